@@ -1,0 +1,44 @@
+/* Images: PNG/JPEG in and out, and resize kernels that reproduce PIL and OpenCV exactly. */
+#ifndef SAA_IMAGE_H
+#define SAA_IMAGE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An 8-bit interleaved image, HxWxC, C in {1, 3}. */
+typedef struct {
+    int w, h, c;
+    uint8_t *data;
+} saa_image;
+
+/* Loads PNG (8/16-bit, gray, gray+alpha, RGB, RGBA, palette; 16-bit reduced to 8 as PIL's
+ * convert("RGB") does) or JPEG (gray/color) into RGB uint8 (c = 3). Alpha is dropped.
+ * Returns SAA_OK or an error naming the file. */
+int saa_image_load(const char *path, saa_image *out);
+/* Loads as single-channel 8-bit (gray PNG/JPEG as stored; colour converted with PIL's "L" weights). */
+int saa_image_load_gray(const char *path, saa_image *out);
+/* Loads a 16-bit (or 8-bit) gray PNG keeping its full range: values[h*w]. */
+int saa_image_load_gray16(const char *path, int *w, int *h, uint16_t **values);
+void saa_image_free(saa_image *img);
+/* Swaps channels 0 and 2 in place (RGB <-> BGR, as cv2.imread hands SAA+ its images). */
+void saa_image_swap_rb(saa_image *img);
+
+int saa_png_save_u8(const char *path, const uint8_t *data, int w, int h, int c); /* c = 1, 3 or 4 */
+int saa_png_save_gray16(const char *path, const uint16_t *data, int w, int h);
+
+/* PIL Image.resize((ow, oh), BILINEAR) on uint8 HxWxC (Pillow 9.x fixed-point, antialiased when
+ * shrinking, horizontal pass first into a uint8 intermediate). dst is oh*ow*c. */
+void saa_resize_pil_bilinear_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh);
+
+/* OpenCV cv2.resize(src, (ow, oh), interpolation=...) exactly, on float32 HxWxC and uint8 HxWxC. */
+typedef enum { SAA_CV_INTER_NEAREST = 0, SAA_CV_INTER_LINEAR = 1, SAA_CV_INTER_CUBIC = 2 } saa_cv_interp;
+void saa_resize_cv_f32(const float *src, int w, int h, int c, float *dst, int ow, int oh, saa_cv_interp m);
+void saa_resize_cv_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh, saa_cv_interp m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

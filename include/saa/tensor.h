@@ -1,0 +1,152 @@
+/* saa tensor runtime: a small tensor type for I/O and checking, plus raw-pointer ops.
+ *
+ * Ops work on plain contiguous row-major float arrays with explicit sizes (the way
+ * whisper.cpp-style model code calls them); saa_tensor is the owning/borrowing container
+ * used for checkpoints, golden files and public results. */
+#ifndef SAA_TENSOR_H
+#define SAA_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------- status ----------
+ * Library functions return SAA_OK (0) or a negative SAA_E* code and set a thread-local message
+ * (one line, naming the file and the expectation) that the CLI prints. Library code never prints
+ * or exits. */
+enum { SAA_OK = 0, SAA_EINVAL = -1, SAA_EIO = -2, SAA_EFORMAT = -3, SAA_ENOMEM = -4, SAA_ESHAPE = -5,
+       SAA_EUNSUPPORTED = -6 };
+int saa_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *saa_last_error(void);
+void saa_clear_error(void);
+
+/* ---------- tensor ---------- */
+#define SAA_MAX_DIMS 8
+typedef enum {
+    SAA_F32 = 0, SAA_F16, SAA_BF16, SAA_F64, SAA_I64, SAA_I32, SAA_I16, SAA_I8, SAA_U8, SAA_U16, SAA_BOOL
+} saa_dtype;
+
+typedef struct saa_tensor {
+    saa_dtype dtype;
+    int ndim;
+    int64_t shape[SAA_MAX_DIMS];
+    void *data;     /* contiguous, row-major */
+    int owns_data;  /* free(data) on saa_tensor_free */
+} saa_tensor;
+
+size_t saa_dtype_size(saa_dtype t);
+const char *saa_dtype_name(saa_dtype t); /* "float32", "int64", ... (torch/numpy names) */
+int64_t saa_tensor_numel(const saa_tensor *t);
+size_t saa_tensor_nbytes(const saa_tensor *t);
+/* Allocates (zeroed) an owned tensor; returns NULL and sets the error on failure. */
+saa_tensor *saa_tensor_new(saa_dtype dtype, int ndim, const int64_t *shape);
+/* Borrows data (not freed by saa_tensor_free). */
+saa_tensor *saa_tensor_wrap(saa_dtype dtype, int ndim, const int64_t *shape, void *data);
+saa_tensor *saa_tensor_copy(const saa_tensor *t);
+/* Converts any numeric dtype to a new owned float32 tensor (exact for f16/bf16/small ints). */
+saa_tensor *saa_tensor_to_f32(const saa_tensor *t);
+void saa_tensor_free(saa_tensor *t);
+/* Element i (flat index) as double, whatever the dtype. */
+double saa_tensor_get(const saa_tensor *t, int64_t i);
+/* "[1, 3, 160, 160]" into buf. */
+const char *saa_shape_str(const saa_tensor *t, char *buf, size_t n);
+int saa_shape_eq(const saa_tensor *t, int ndim, const int64_t *shape);
+
+float saa_f16_to_f32(uint16_t h);
+float saa_bf16_to_f32(uint16_t h);
+
+/* ---------- threads ---------- */
+/* Thread count from SAA_THREADS (default: all cores); applied to OpenMP and OpenBLAS. */
+int saa_threads(void);
+void saa_threads_init(void);
+
+/* ---------- ops (all float32, contiguous, row-major) ---------- */
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose if trans. lda/ldb/ldc as in BLAS row-major. */
+void saa_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Batched: count independent GEMMs with strides between consecutive matrices. */
+void saa_gemm_batched(int64_t count, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, int64_t stride_a, const float *B, int64_t ldb,
+                      int64_t stride_b, float beta, float *C, int64_t ldc, int64_t stride_c);
+/* torch nn.Linear: y[rows,out] = x[rows,in] W[out,in]^T + b[out] (b may be NULL). y must not alias x. */
+void saa_linear(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out,
+                float *y);
+
+/* conv2d, NCHW: x[N,C,H,W], w[O,C/groups,KH,KW], b[O] or NULL -> y[N,O,OH,OW],
+ * OH = (H + 2*pad_h - dil_h*(KH-1) - 1)/stride_h + 1 (torch semantics, zero padding). */
+typedef struct {
+    int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+} saa_conv_params;
+void saa_conv2d(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, const float *w, int64_t O,
+                int64_t KH, int64_t KW, const float *b, saa_conv_params p, float *y);
+int64_t saa_conv_out_size(int64_t in, int k, int stride, int pad, int dil);
+/* conv_transpose2d (torch semantics, groups 1, no output_padding): w[C,O,KH,KW] -> y[N,O,OH,OW],
+ * OH = (H-1)*stride - 2*pad + dil*(KH-1) + 1. */
+void saa_conv_transpose2d(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, const float *w,
+                          int64_t O, int64_t KH, int64_t KW, const float *b, int stride, int pad, float *y);
+
+/* LayerNorm over the last dim: x[rows,dim]; w/b may be NULL. In-place allowed (y == x). */
+void saa_layer_norm(const float *x, int64_t rows, int64_t dim, const float *w, const float *b, float eps,
+                    float *y);
+/* SAM LayerNorm2d: normalise over channels per pixel, x[C,HW] (one image). In-place allowed. */
+void saa_layer_norm2d(const float *x, int64_t C, int64_t HW, const float *w, const float *b, float eps,
+                      float *y);
+/* GroupNorm, x[C,HW] (one image). In-place allowed. */
+void saa_group_norm(const float *x, int64_t C, int64_t HW, int64_t groups, const float *w, const float *b,
+                    float eps, float *y);
+/* Eval BatchNorm, x[C,HW] (one image) in place. */
+void saa_batch_norm(float *x, int64_t C, int64_t HW, const float *mean, const float *var, const float *w,
+                    const float *b, float eps);
+/* Folds eval BatchNorm into the preceding conv: w[O,...] (per_out elements each), b[O] (written). */
+void saa_fold_batch_norm(float *w, float *b, int64_t O, int64_t per_out, const float *mean,
+                         const float *var, const float *gamma, const float *beta, float eps);
+
+void saa_gelu_erf(float *x, int64_t n);  /* exact: 0.5 x (1 + erf(x/sqrt 2)) */
+void saa_gelu_tanh(float *x, int64_t n);
+void saa_relu(float *x, int64_t n);
+void saa_sigmoid(float *x, int64_t n);
+/* Softmax along rows of x[rows,cols], in place, max-subtracted (torch semantics; -inf entries give 0). */
+void saa_softmax_rows(float *x, int64_t rows, int64_t cols);
+
+/* Scaled dot-product attention for ONE head: out[Lq,dv] = softmax(scale * q k^T + mask) v.
+ * q[Lq,d] with row stride ldq, k[Lk,d] stride ldk, v[Lk,dv] stride ldv, out stride ldo;
+ * mask: additive [Lq,Lk] or NULL. scores: caller-provided scratch of Lq*Lk floats
+ * (one head's score matrix per thread). */
+void saa_attention_head(const float *q, int64_t ldq, const float *k, int64_t ldk, const float *v,
+                        int64_t ldv, int64_t Lq, int64_t Lk, int64_t d, int64_t dv, float scale,
+                        const float *mask, float *out, int64_t ldo, float *scores);
+
+/* torch F.interpolate(mode='bilinear') on x[C,H,W] -> y[C,OH,OW], exactly as PyTorch's CPU kernel
+ * (scale computed in float32, source index in double; see sam_tiny README M2). */
+void saa_interp_bilinear(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                         int align_corners, float *y);
+/* torch F.interpolate(mode='linear', align_corners=False) on x[C,L] -> y[C,OL]. */
+void saa_interp_linear1d(const float *x, int64_t C, int64_t L, int64_t OL, float *y);
+/* torch F.interpolate(mode='nearest'): src = floor(dst * (float)in/out), clamped. */
+void saa_interp_nearest(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, float *y);
+
+/* max_pool2d (torch semantics, -inf padding, floor mode): x[C,H,W] -> y[C,OH,OW]. */
+void saa_max_pool2d(const float *x, int64_t C, int64_t H, int64_t W, int k, int stride, int pad, float *y);
+/* adaptive_avg_pool2d (torch semantics). */
+void saa_adaptive_avg_pool2d(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                             float *y);
+
+/* grid_sample(mode='bilinear', padding_mode='zeros', align_corners=False) of ONE point on
+ * value[H,W,C] (channels last, row stride W*C): gx, gy in [-1,1]; adds weight*sample to out[C]. */
+void saa_grid_sample_accum(const float *value, int64_t H, int64_t W, int64_t C, float gx, float gy,
+                           float weight, float *out);
+
+/* Indices of the k largest values (descending; ties: lower index first). idx[k]; vals may be NULL. */
+void saa_topk(const float *x, int64_t n, int64_t k, int64_t *idx, float *vals);
+/* Stable ascending argsort (descending if desc). */
+void saa_argsort(const float *x, int64_t n, int desc, int64_t *idx);
+int64_t saa_argmax(const float *x, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
