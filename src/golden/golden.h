@@ -62,5 +62,9 @@ int golden_kind_tokenizer(golden *g);
 int golden_kind_wrn_saliency(golden *g);
 int golden_kind_metrics(golden *g);
 int golden_kind_saa_e2e(golden *g);
+/* Stages of the "gdino" kind kept in their own files: text (tokenizer, masks, BERT: capK.text.*,
+ * capK.bert.*) and image (resize, normalisation, Swin: image.*, backbone.*). golden_kind_gdino calls them. */
+int golden_gdino_text_stage(golden *g);
+int golden_gdino_image_stage(golden *g);
 
 #endif
