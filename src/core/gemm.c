@@ -1,0 +1,43 @@
+/* GEMM wrappers over OpenBLAS cblas_sgemm (row-major) and torch nn.Linear. OpenBLAS parallelises
+ * each call itself (thread count set by saa_threads_init). */
+#include <cblas.h>
+#include <string.h>
+
+#include "saa/tensor.h"
+
+void saa_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        /* BLAS semantics: C = beta * C (beta == 0 overwrites, also NaN garbage). */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C,
+                (blasint)ldc);
+}
+
+void saa_gemm_batched(int64_t count, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, int64_t stride_a, const float *B, int64_t ldb,
+                      int64_t stride_b, float beta, float *C, int64_t ldc, int64_t stride_c)
+{
+    for (int64_t i = 0; i < count; i++)
+        saa_gemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
+                 C + i * stride_c, ldc);
+}
+
+/* mirrors torch.nn.functional.linear = addmm(b, x, W^T): y is pre-filled with the bias and the
+ * product accumulated with beta = 1, the same order as torch's CPU addmm. */
+void saa_linear(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out,
+                float *y)
+{
+    if (rows <= 0 || out <= 0) return;
+    if (b) {
+#pragma omp parallel for if (rows * out > 65536) schedule(static)
+        for (int64_t r = 0; r < rows; r++) memcpy(y + r * out, b, (size_t)out * sizeof *y);
+    }
+    saa_gemm(0, 1, rows, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
+}
