@@ -58,6 +58,26 @@ int saa_category_load(const char *presets_dir, const char *name, unsigned fixes,
 int saa_category_load_file(const char *path, const char *presets_dir, const char *name, unsigned fixes,
                            saa_category *out);
 
+/* ---------- hybrid-prompt arithmetic (SAA/model.py), model independent ---------- */
+
+/* Normalised cxcywh boxes -> pixel xyxy, in float32 as the official in-place update
+ * (box * [W,H,W,H]; xy -= wh/2; x2y2 += xy); not clipped unless clip (SAA_FIX_CLIP). */
+void saa_boxes_to_pixels(const float *cxcywh, int n, int width, int height, int clip, float *xyxy);
+
+/* Saliency prompt (SAA/model.py rescore): score * exp(3 * mean(saliency over the mask)), factor 1 for an empty
+ * mask. saliency_is_f32: the single-instance map is float32 officially, so mean and exp are float32 there. */
+void saa_rescore(const uint8_t *masks, int n, int64_t pixels, const double *scores, const double *saliency,
+                 int saliency_is_f32, double *rescored);
+
+/* Confidence prompt: indices of the top-k scores in ascending score order (numpy argsort()[-k:]; ties keep
+ * index order). Returns the count min(k, n). */
+int saa_topk_ascending(const double *scores, int n, int k, int *indices);
+
+/* Confidence fusion: map = sum(mask * score) / (w0 + sum(mask)) over the selected masks, w0 = 1 officially
+ * (0 with SAA_FIX_FUSION, pixels no mask covers stay 0). map[pixels] (float64). */
+void saa_fuse_masks(const uint8_t *masks, int64_t pixels, const int *selected, int n_selected,
+                    const double *scores, int fix_fusion, double *map);
+
 #ifdef __cplusplus
 }
 #endif
