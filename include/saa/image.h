@@ -14,13 +14,20 @@ typedef struct {
     uint8_t *data;
 } saa_image;
 
-/* Loads PNG (8/16-bit, gray, gray+alpha, RGB, RGBA, palette; 16-bit reduced to 8 as PIL's
- * convert("RGB") does) or JPEG (gray/color) into RGB uint8 (c = 3). Alpha is dropped.
- * Returns SAA_OK or an error naming the file. */
+/* Loads PNG (1..16-bit, gray, gray+alpha, RGB, RGBA, palette, interlaced) or JPEG (gray/colour) into
+ * RGB uint8 (c = 3), exactly as cv2.imread(path, IMREAD_COLOR) (what SAA+ uses), channels in RGB
+ * order: alpha is dropped (not composited), 16-bit samples become v >> 8. For 8-bit files and for
+ * 16-bit RGB/RGBA/gray+alpha this equals PIL's Image.open(path).convert("RGB") too; the one difference
+ * is 16-bit GRAY PNGs, which PIL opens as mode "I" and clamps to 255 instead of shifting.
+ * JPEG: libjpeg defaults (islow DCT, fancy upsampling); CMYK JPEGs are refused; EXIF orientation is
+ * not applied (cv2.imread would rotate such files). Returns SAA_OK or an error naming the file. */
 int saa_image_load(const char *path, saa_image *out);
-/* Loads as single-channel 8-bit (gray PNG/JPEG as stored; colour converted with PIL's "L" weights). */
+/* Loads as single-channel 8-bit, exactly as cv2.imread(path, IMREAD_GRAYSCALE) (how SAA+ reads
+ * ground-truth masks): gray PNGs as stored (16-bit: v >> 8); colour PNGs through libpng's
+ * rgb_to_gray(0.299, 0.587) as OpenCV's PNG decoder does; JPEGs decoded straight to their Y channel. */
 int saa_image_load_gray(const char *path, saa_image *out);
-/* Loads a 16-bit (or 8-bit) gray PNG keeping its full range: values[h*w]. */
+/* Loads a gray image keeping its full range (cv2.IMREAD_ANYDEPTH | IMREAD_GRAYSCALE): values[h*w],
+ * 16-bit PNG samples as stored, 8-bit files widened (0..255). */
 int saa_image_load_gray16(const char *path, int *w, int *h, uint16_t **values);
 void saa_image_free(saa_image *img);
 /* Swaps channels 0 and 2 in place (RGB <-> BGR, as cv2.imread hands SAA+ its images). */
@@ -30,8 +37,9 @@ int saa_png_save_u8(const char *path, const uint8_t *data, int w, int h, int c);
 int saa_png_save_gray16(const char *path, const uint16_t *data, int w, int h);
 
 /* PIL Image.resize((ow, oh), BILINEAR) on uint8 HxWxC (Pillow 9.x fixed-point, antialiased when
- * shrinking, horizontal pass first into a uint8 intermediate). dst is oh*ow*c. */
-void saa_resize_pil_bilinear_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh);
+ * shrinking, horizontal pass first into a uint8 intermediate). dst is oh*ow*c.
+ * Returns SAA_OK, or SAA_EINVAL / SAA_ENOMEM (dst untouched). */
+int saa_resize_pil_bilinear_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh);
 
 /* OpenCV cv2.resize(src, (ow, oh), interpolation=...) exactly, on float32 HxWxC and uint8 HxWxC. */
 typedef enum { SAA_CV_INTER_NEAREST = 0, SAA_CV_INTER_LINEAR = 1, SAA_CV_INTER_CUBIC = 2 } saa_cv_interp;
