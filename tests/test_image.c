@@ -197,6 +197,107 @@ static void test_pil_brute(void)
     }
 }
 
+/* ---------- committed PIL / OpenCV references (scripts/make-resize-refs.py) ---------- */
+
+static uint32_t lcg_next(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s;
+}
+
+static unsigned rd16(const unsigned char *p) { return p[0] | p[1] << 8; }
+static uint32_t rd32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void test_resize_refs(void)
+{
+    size_t n = 0;
+    unsigned char *buf = read_bytes(SAA_TEST_DATA "/resize/refs.bin", &n);
+    CHECK(buf != NULL && n > 12 && memcmp(buf, "SAARSZ01", 8) == 0);
+    if (!buf || n < 12) {
+        free(buf);
+        return;
+    }
+    uint32_t count = rd32(buf + 8);
+    size_t pos = 12;
+    /* per (lib, dtype, interp): cases, exact cases, worst abs / relative error */
+    int cases[2][2][3] = {{{0}}}, exact[2][2][3] = {{{0}}};
+    double worst_abs[2][2][3] = {{{0}}}, worst_rel[2][2][3] = {{{0}}};
+    uint32_t k;
+    for (k = 0; k < count && pos + 18 <= n; k++) {
+        const unsigned char *hd = buf + pos;
+        int lib = hd[0], dt = hd[1], interp = hd[2], vrange = hd[3];
+        int w = (int)rd16(hd + 4), h = (int)rd16(hd + 6), c = (int)rd16(hd + 8), ow = (int)rd16(hd + 10),
+            oh = (int)rd16(hd + 12);
+        uint32_t seed = rd32(hd + 14);
+        size_t nin = (size_t)w * h * c, nout = (size_t)ow * oh * c, esz = dt ? 4 : 1;
+        pos += 18;
+        if (lib > 1 || dt > 1 || interp > 2 || pos + nout * esz > n) break;
+        const unsigned char *ref = buf + pos;
+        pos += nout * esz;
+        int ci = lib == 0 ? 1 : interp;
+        cases[lib][dt][ci]++;
+        if (dt == 0) {
+            uint8_t *in = malloc(nin), *out = malloc(nout);
+            for (size_t i = 0; i < nin; i++) in[i] = (uint8_t)(lcg_next(&seed) >> 24);
+            int rc = lib == 0 ? saa_resize_pil_bilinear_u8(in, w, h, c, out, ow, oh)
+                              : saa_resize_cv_u8(in, w, h, c, out, ow, oh, (saa_cv_interp)interp);
+            CHECK(rc == SAA_OK);
+            long d = 0;
+            int maxd = 0;
+            for (size_t i = 0; i < nout; i++) {
+                int e = abs((int)out[i] - (int)ref[i]);
+                d += e != 0;
+                if (e > maxd) maxd = e;
+            }
+            if (d)
+                fprintf(stderr, "%s u8 interp %d %dx%dx%d -> %dx%d: %ld of %zu differ (max %d)\n",
+                        lib ? "cv2" : "PIL", interp, w, h, c, ow, oh, d, nout, maxd);
+            CHECK(d == 0);
+            exact[lib][dt][ci] += d == 0;
+            if (maxd > worst_abs[lib][dt][ci]) worst_abs[lib][dt][ci] = maxd;
+            free(in), free(out);
+        } else {
+            float *in = malloc(nin * sizeof *in), *out = malloc(nout * sizeof *out);
+            for (size_t i = 0; i < nin; i++) {
+                uint32_t v = lcg_next(&seed);
+                in[i] = vrange == 0 ? (float)(int32_t)v / 268435456.0f : (float)v / 4294967296.0f;
+            }
+            CHECK(saa_resize_cv_f32(in, w, h, c, out, ow, oh, (saa_cv_interp)interp) == SAA_OK);
+            double max_abs = 0, max_ref = 0;
+            long d = 0;
+            for (size_t i = 0; i < nout; i++) {
+                float r;
+                memcpy(&r, ref + 4 * i, 4);
+                double e = fabs((double)out[i] - (double)r);
+                d += out[i] != r;
+                if (e > max_abs) max_abs = e;
+                if (fabs(r) > max_ref) max_ref = fabs(r);
+            }
+            double rel = max_abs / (max_ref > 0 ? max_ref : 1);
+            /* float32 contract: within 1e-6 of the reference's scale (we aim for, and report, bit-exactness) */
+            if (rel > 1e-6)
+                fprintf(stderr, "cv2 f32 interp %d %dx%dx%d -> %dx%d: %ld of %zu differ, max abs %g (rel %g)\n",
+                        interp, w, h, c, ow, oh, d, nout, max_abs, rel);
+            CHECK(rel <= 1e-6);
+            CHECK(d == 0); /* and in practice bit-exact: same operations in the same order */
+            exact[lib][dt][ci] += d == 0;
+            if (max_abs > worst_abs[lib][dt][ci]) worst_abs[lib][dt][ci] = max_abs;
+            if (rel > worst_rel[lib][dt][ci]) worst_rel[lib][dt][ci] = rel;
+            free(in), free(out);
+        }
+    }
+    CHECK(k == count && pos == n);
+    static const char *names[3] = {"nearest", "linear", "cubic"};
+    for (int lib = 0; lib < 2; lib++)
+        for (int dt = 0; dt < 2; dt++)
+            for (int ci = 0; ci < 3; ci++)
+                if (cases[lib][dt][ci])
+                    printf("resize refs %s %s %s: %d cases, %d bit-exact, worst abs %g, worst rel %g\n",
+                           lib ? "cv2" : "PIL", dt ? "f32" : "u8", lib ? names[ci] : "bilinear", cases[lib][dt][ci],
+                           exact[lib][dt][ci], worst_abs[lib][dt][ci], worst_rel[lib][dt][ci]);
+    free(buf);
+}
+
 /* ---------- PNG round trips and corrupt files ---------- */
 
 static void test_png_roundtrip(void)
@@ -315,6 +416,7 @@ int main(void)
         return 1;
     }
     test_pil_brute();
+    test_resize_refs();
     test_png_roundtrip();
     test_corrupt();
     int had_golden = test_golden_sam();

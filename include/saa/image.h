@@ -41,10 +41,14 @@ int saa_png_save_gray16(const char *path, const uint16_t *data, int w, int h);
  * Returns SAA_OK, or SAA_EINVAL / SAA_ENOMEM (dst untouched). */
 int saa_resize_pil_bilinear_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh);
 
-/* OpenCV cv2.resize(src, (ow, oh), interpolation=...) exactly, on float32 HxWxC and uint8 HxWxC. */
+/* OpenCV cv2.resize(src, (ow, oh), interpolation=...) exactly (OpenCV 4.x on x86-64), on float32
+ * HxWxC and uint8 HxWxC: INTER_NEAREST = floor(dst * src/dst) (not NEAREST_EXACT); INTER_LINEAR =
+ * half-pixel centres, 11-bit fixed-point taps for uint8 (and OpenCV's 2x2-average shortcut when both
+ * axes shrink by exactly 2); INTER_CUBIC = A -0.75, replicated border. Both axes are always resampled
+ * (unless the size is unchanged: copy). Returns SAA_OK or SAA_EINVAL / SAA_ENOMEM. */
 typedef enum { SAA_CV_INTER_NEAREST = 0, SAA_CV_INTER_LINEAR = 1, SAA_CV_INTER_CUBIC = 2 } saa_cv_interp;
-void saa_resize_cv_f32(const float *src, int w, int h, int c, float *dst, int ow, int oh, saa_cv_interp m);
-void saa_resize_cv_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh, saa_cv_interp m);
+int saa_resize_cv_f32(const float *src, int w, int h, int c, float *dst, int ow, int oh, saa_cv_interp m);
+int saa_resize_cv_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh, saa_cv_interp m);
 
 #ifdef __cplusplus
 }
