@@ -124,6 +124,13 @@ void saa_attention_head(const float *q, int64_t ldq, const float *k, int64_t ldk
  * (scale computed in float32, source index in double; see sam_tiny README M2). */
 void saa_interp_bilinear(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                          int align_corners, float *y);
+/* The same resampling as PyTorch 1.13 computes it when the input tensor is channels-last contiguous,
+ * which includes every contiguous [N,1,H,W] tensor and any [1,1,H,W] view (e.g. SAM's
+ * low_res_masks[:, 0:1] with one prompt, then its [..., :h, :w] crop): weights l_h * l_w in float,
+ * four products summed in double. Results differ from saa_interp_bilinear by <= 1-2 ulp; use this
+ * one where torch's input is channels-last contiguous to be bit-exact (sam_tiny post.d). */
+void saa_interp_bilinear_cl(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                            int align_corners, float *y);
 /* torch F.interpolate(mode='linear', align_corners=False) on x[C,L] -> y[C,OL]. */
 void saa_interp_linear1d(const float *x, int64_t C, int64_t L, int64_t OL, float *y);
 /* torch F.interpolate(mode='nearest'): src = floor(dst * (float)in/out), clamped. */
