@@ -1,0 +1,761 @@
+/* Grounding DINO image side: SAA+ preprocessing and the Swin Transformer backbone.
+ *
+ * Mirrors groundingdino/models/GroundingDINO/backbone/swin_transformer.py (eval mode, ape=False,
+ * dilation=False) and groundingdino/datasets/transforms.py (resize with max_size, ToTensor, Normalize).
+ *
+ * Layout: activations are token-major [H*W, C] (the official x of shape (B, H*W, C)). Every linear layer
+ * is one sgemm over a block of tokens; window attention runs per (window, head) with one score matrix per
+ * thread. The shifted-window pipeline (norm1 -> pad -> roll -> window_partition -> attention -> proj ->
+ * window_reverse -> roll back -> crop -> residual) is done in blocks of window rows so the qkv buffer stays
+ * small: the partition gathers straight from the normalised map, the reverse scatters straight onto the
+ * residual stream. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "models/swin.h"
+#include "saa/tensor.h"
+
+/* ---------- preprocessing ---------- */
+
+/* mirrors transforms.py: resize.get_size_with_aspect_ratio (Python float/int arithmetic) */
+void gdino_image_target_size(int w, int h, int size, int max_size, int *oh, int *ow)
+{
+    if (max_size > 0) {
+        double mn = (double)(w < h ? w : h), mx = (double)(w > h ? w : h);
+        if (mx / mn * (double)size > (double)max_size)
+            size = (int)nearbyint((double)max_size * mn / mx); /* Python round(): half to even */
+    }
+    if ((w <= h && w == size) || (h <= w && h == size)) {
+        *oh = h;
+        *ow = w;
+        return;
+    }
+    if (w < h) {
+        *ow = size;
+        *oh = (int)((double)((int64_t)size * h) / (double)w);
+    } else {
+        *oh = size;
+        *ow = (int)((double)((int64_t)size * w) / (double)h);
+    }
+}
+
+int gdino_image_preprocess(const saa_image *rgb, int size, int max_size, uint8_t **resized, float **tensor,
+                           int *oh_out, int *ow_out)
+{
+    if (resized) *resized = NULL;
+    *tensor = NULL;
+    if (!rgb || !rgb->data || rgb->c != 3 || rgb->w <= 0 || rgb->h <= 0 || size <= 0)
+        return saa_set_error(SAA_EINVAL, "gdino_image_preprocess: expected an RGB image and a positive size");
+    int oh, ow;
+    gdino_image_target_size(rgb->w, rgb->h, size, max_size, &oh, &ow);
+    if (oh <= 0 || ow <= 0)
+        return saa_set_error(SAA_EINVAL, "gdino_image_preprocess: %dx%d image resizes to an empty %dx%d",
+                             rgb->w, rgb->h, ow, oh);
+    size_t npix = (size_t)oh * (size_t)ow;
+    uint8_t *u8 = malloc(npix * 3);
+    float *t = malloc(npix * 3 * sizeof(float));
+    if (!u8 || !t) {
+        free(u8);
+        free(t);
+        return saa_set_error(SAA_ENOMEM, "gdino_image_preprocess: out of memory for %dx%d", ow, oh);
+    }
+    if (oh == rgb->h && ow == rgb->w) /* torchvision returns the image itself: no resampling */
+        memcpy(u8, rgb->data, npix * 3);
+    else
+        saa_resize_pil_bilinear_u8(rgb->data, rgb->w, rgb->h, 3, u8, ow, oh);
+    /* ToTensor (u8 / 255 in float32), then Normalize: (x - mean) / std in float32 */
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    for (int c = 0; c < 3; c++) {
+        float *tc = t + (size_t)c * npix;
+        for (size_t i = 0; i < npix; i++) {
+            float x = (float)u8[i * 3 + (size_t)c] / 255.0f;
+            tc[i] = (x - mean[c]) / std[c];
+        }
+    }
+    if (resized)
+        *resized = u8;
+    else
+        free(u8);
+    *tensor = t;
+    *oh_out = oh;
+    *ow_out = ow;
+    return SAA_OK;
+}
+
+/* ---------- configuration ---------- */
+
+static void config_common(swin_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->patch_size = 4;
+    c->in_chans = 3;
+    c->num_stages = 4;
+    c->mlp_ratio = 4.0f;
+    c->num_out = 3; /* Grounding DINO return_interm_indices [1, 2, 3] */
+    c->out_indices[0] = 1;
+    c->out_indices[1] = 2;
+    c->out_indices[2] = 3;
+    c->patch_norm = 1;
+    c->ln_eps = 1e-5f;
+}
+
+void swin_config_swin_t(swin_config *c)
+{
+    config_common(c);
+    static const int depths[4] = {2, 2, 6, 2}, heads[4] = {3, 6, 12, 24};
+    c->embed_dim = 96;
+    memcpy(c->depths, depths, sizeof depths);
+    memcpy(c->num_heads, heads, sizeof heads);
+    c->window_size = 7;
+    c->pretrain_img_size = 224;
+}
+
+void swin_config_swin_b(swin_config *c)
+{
+    config_common(c);
+    static const int depths[4] = {2, 2, 18, 2}, heads[4] = {4, 8, 16, 32};
+    c->embed_dim = 128;
+    memcpy(c->depths, depths, sizeof depths);
+    memcpy(c->num_heads, heads, sizeof heads);
+    c->window_size = 12;
+    c->pretrain_img_size = 384;
+}
+
+static int json_int_array(const cJSON *j, const char *key, int *out, int max, int *n)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 || cJSON_GetArraySize(a) > max) return 0;
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+        if (!cJSON_IsNumber(it)) return 0;
+        out[i++] = it->valueint;
+    }
+    *n = i;
+    return 1;
+}
+
+int swin_config_from_json(const cJSON *j, swin_config *c)
+{
+    config_common(c);
+    c->pretrain_img_size = 224;
+    const cJSON *v;
+    int nd = 0, nh = 0;
+    if (!cJSON_IsObject(j) || !json_int_array(j, "depths", c->depths, SWIN_MAX_STAGES, &nd) ||
+        !json_int_array(j, "num_heads", c->num_heads, SWIN_MAX_STAGES, &nh) || nd != nh)
+        return saa_set_error(SAA_EFORMAT, "swin config: expected \"depths\" and \"num_heads\" arrays of equal "
+                                          "length (1..%d)", SWIN_MAX_STAGES);
+    c->num_stages = nd;
+    v = cJSON_GetObjectItemCaseSensitive(j, "embed_dim");
+    if (!cJSON_IsNumber(v)) return saa_set_error(SAA_EFORMAT, "swin config: expected a number \"embed_dim\"");
+    c->embed_dim = v->valueint;
+    v = cJSON_GetObjectItemCaseSensitive(j, "window_size");
+    if (!cJSON_IsNumber(v)) return saa_set_error(SAA_EFORMAT, "swin config: expected a number \"window_size\"");
+    c->window_size = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "mlp_ratio")) && cJSON_IsNumber(v)) c->mlp_ratio = (float)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "patch_size")) && cJSON_IsNumber(v)) c->patch_size = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "layer_norm_eps")) && cJSON_IsNumber(v)) c->ln_eps = (float)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "pretrain_img_size")) && cJSON_IsNumber(v))
+        c->pretrain_img_size = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "patch_norm"))) c->patch_norm = cJSON_IsTrue(v);
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "ape")) && cJSON_IsTrue(v))
+        return saa_set_error(SAA_EUNSUPPORTED, "swin config: ape (absolute position embedding) is not supported "
+                                               "(Grounding DINO builds Swin with ape=False)");
+    if (cJSON_GetObjectItemCaseSensitive(j, "out_indices") &&
+        !json_int_array(j, "out_indices", c->out_indices, SWIN_MAX_STAGES, &c->num_out))
+        return saa_set_error(SAA_EFORMAT, "swin config: \"out_indices\" must be an array of stage numbers");
+    return SAA_OK;
+}
+
+static int config_validate(const swin_config *c)
+{
+    if (c->num_stages < 1 || c->num_stages > SWIN_MAX_STAGES || c->embed_dim <= 0 || c->window_size <= 0 ||
+        c->patch_size <= 0 || c->in_chans <= 0 || !(c->mlp_ratio > 0) || c->num_out < 1 ||
+        c->num_out > c->num_stages)
+        return saa_set_error(SAA_EINVAL, "swin config: invalid sizes");
+    for (int s = 0; s < c->num_stages; s++) {
+        int dim = c->embed_dim << s;
+        if (c->depths[s] < 0 || c->num_heads[s] <= 0 || dim % c->num_heads[s])
+            return saa_set_error(SAA_EINVAL, "swin config: stage %d has dim %d, %d heads, depth %d", s, dim,
+                                 c->num_heads[s], c->depths[s]);
+    }
+    for (int i = 0; i < c->num_out; i++)
+        if (c->out_indices[i] < 0 || c->out_indices[i] >= c->num_stages ||
+            (i > 0 && c->out_indices[i] <= c->out_indices[i - 1]))
+            return saa_set_error(SAA_EINVAL, "swin config: out_indices must be increasing stage numbers < %d",
+                                 c->num_stages);
+    return SAA_OK;
+}
+
+/* ---------- building blocks ---------- */
+
+/* mirrors WindowAttention.__init__: relative_position_index */
+void swin_relative_position_index(int ws, int64_t *idx)
+{
+    int n = ws * ws;
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++) {
+            int dy = a / ws - b / ws + ws - 1, dx = a % ws - b % ws + ws - 1;
+            idx[(int64_t)a * n + b] = (int64_t)dy * (2 * ws - 1) + dx;
+        }
+}
+
+/* Region of a coordinate of the shifted padded map (BasicLayer.forward h_slices / w_slices:
+ * [0, P-ws), [P-ws, P-shift), [P-shift, P)). */
+static inline int shift_region(int p, int P, int ws, int shift)
+{
+    return p < P - ws ? 0 : (p < P - shift ? 1 : 2);
+}
+
+static void window_labels(int Hp, int Wp, int ws, int shift, int wy, int wx, int *labels)
+{
+    for (int iy = 0; iy < ws; iy++)
+        for (int ix = 0; ix < ws; ix++)
+            labels[iy * ws + ix] =
+                shift_region(wy * ws + iy, Hp, ws, shift) * 3 + shift_region(wx * ws + ix, Wp, ws, shift);
+}
+
+/* mirrors BasicLayer.forward: attn_mask (img_mask region ids; -100 where they differ) */
+void swin_shift_window_mask(int Hp, int Wp, int ws, int shift, int win, float *mask)
+{
+    int n = ws * ws, nww = Wp / ws;
+    int *labels = malloc(sizeof(int) * (size_t)n);
+    if (!labels) return;
+    window_labels(Hp, Wp, ws, shift, win / nww, win % nww, labels);
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++) mask[(int64_t)a * n + b] = labels[a] == labels[b] ? 0.0f : -100.0f;
+    free(labels);
+}
+
+/* Source pixel of the token at shifted coordinate (py, px) of the padded map: torch.roll by -shift means
+ * shifted[p] = padded[(p + shift) mod P]; -1 when it falls in the zero padding. */
+static inline int64_t window_source(int py, int px, int H, int W, int Hp, int Wp, int shift)
+{
+    int sy = (py + shift) % Hp, sx = (px + shift) % Wp;
+    return (sy < H && sx < W) ? (int64_t)sy * W + sx : -1;
+}
+
+/* window_partition(roll(pad(x))) for window rows [wy0, wy1): windows[((wy-wy0)*nww + wx)*N + t, C] */
+static void partition_rows(const float *x, int H, int W, int C, int ws, int shift, int wy0, int wy1,
+                           float *windows)
+{
+    int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nww = Wp / ws, n = ws * ws;
+    int64_t nwin = (int64_t)(wy1 - wy0) * nww;
+#pragma omp parallel for schedule(static)
+    for (int64_t w = 0; w < nwin; w++) {
+        int wy = wy0 + (int)(w / nww), wx = (int)(w % nww);
+        for (int t = 0; t < n; t++) {
+            int64_t src = window_source(wy * ws + t / ws, wx * ws + t % ws, H, W, Hp, Wp, shift);
+            float *dst = windows + (w * n + t) * C;
+            if (src >= 0)
+                memcpy(dst, x + src * C, sizeof(float) * (size_t)C);
+            else
+                memset(dst, 0, sizeof(float) * (size_t)C);
+        }
+    }
+}
+
+/* window_reverse + roll back + crop, added onto y (the residual stream) for window rows [wy0, wy1) */
+static void reverse_add_rows(const float *windows, int H, int W, int C, int ws, int shift, int wy0, int wy1,
+                             float *y)
+{
+    int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nww = Wp / ws, n = ws * ws;
+    int64_t nwin = (int64_t)(wy1 - wy0) * nww;
+#pragma omp parallel for schedule(static)
+    for (int64_t w = 0; w < nwin; w++) {
+        int wy = wy0 + (int)(w / nww), wx = (int)(w % nww);
+        for (int t = 0; t < n; t++) {
+            int64_t dst = window_source(wy * ws + t / ws, wx * ws + t % ws, H, W, Hp, Wp, shift);
+            if (dst < 0) continue;
+            const float *s = windows + (w * n + t) * C;
+            float *d = y + dst * C;
+            for (int c = 0; c < C; c++) d[c] += s[c];
+        }
+    }
+}
+
+void swin_window_partition(const float *x, int H, int W, int C, int ws, int shift, float *windows)
+{
+    partition_rows(x, H, W, C, ws, shift, 0, (H + ws - 1) / ws, windows);
+}
+
+void swin_window_reverse_add(const float *windows, int H, int W, int C, int ws, int shift, float *y)
+{
+    reverse_add_rows(windows, H, W, C, ws, shift, 0, (H + ws - 1) / ws, y);
+}
+
+/* ---------- model ---------- */
+
+typedef struct {
+    const float *norm1_w, *norm1_b, *qkv_w, *qkv_b, *proj_w, *proj_b;
+    const float *norm2_w, *norm2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+    float *attn_bias; /* relative position bias gathered once: [heads, N, N] */
+    const saa_tensor *rp_table, *rp_index; /* as bound (rp_index optional); used while loading */
+} swin_block;
+
+typedef struct {
+    int dim, heads, depth, hidden;
+    swin_block *blocks;
+    const float *down_norm_w, *down_norm_b, *down_w; /* PatchMerging (NULL in the last stage) */
+    const float *out_norm_w, *out_norm_b;            /* norm{i} when i is an output stage */
+} swin_stage;
+
+struct swin_model {
+    swin_config cfg;
+    const float *pe_w, *pe_b, *pe_norm_w, *pe_norm_b;
+    swin_stage stages[SWIN_MAX_STAGES];
+};
+
+const swin_config *swin_get_config(const swin_model *m) { return &m->cfg; }
+
+void swin_free(swin_model *m)
+{
+    if (!m) return;
+    for (int s = 0; s < SWIN_MAX_STAGES; s++) {
+        if (!m->stages[s].blocks) continue;
+        for (int b = 0; b < m->stages[s].depth; b++) free(m->stages[s].blocks[b].attn_bias);
+        free(m->stages[s].blocks);
+    }
+    free(m);
+}
+
+static int is_output_stage(const swin_config *c, int s)
+{
+    for (int i = 0; i < c->num_out; i++)
+        if (c->out_indices[i] == s) return 1;
+    return 0;
+}
+
+int swin_load(saa_weights *w, const char *prefix, const swin_config *cfg, swin_model **out)
+{
+    *out = NULL;
+    int rc = config_validate(cfg);
+    if (rc != SAA_OK) return rc;
+    swin_model *m = calloc(1, sizeof *m);
+    if (!m) return saa_set_error(SAA_ENOMEM, "swin_load: out of memory");
+    m->cfg = *cfg;
+    const int ws = cfg->window_size, n = ws * ws, ps = cfg->patch_size, E = cfg->embed_dim;
+    const int64_t table_rows = (int64_t)(2 * ws - 1) * (2 * ws - 1);
+    for (int s = 0; s < cfg->num_stages; s++) {
+        swin_stage *st = &m->stages[s];
+        st->dim = E << s;
+        st->heads = cfg->num_heads[s];
+        st->depth = cfg->depths[s];
+        st->hidden = (int)((double)st->dim * (double)cfg->mlp_ratio); /* int(dim * mlp_ratio) */
+        st->blocks = calloc((size_t)(st->depth > 0 ? st->depth : 1), sizeof(swin_block));
+        if (!st->blocks) {
+            swin_free(m);
+            return saa_set_error(SAA_ENOMEM, "swin_load: out of memory");
+        }
+    }
+
+    saa_binder *b = saa_binder_new(w, prefix);
+    if (!b) {
+        swin_free(m);
+        return saa_set_error(SAA_ENOMEM, "swin_load: out of memory");
+    }
+    m->pe_w = saa_bind(b, 4, (int64_t[]){E, cfg->in_chans, ps, ps}, "patch_embed.proj.weight");
+    m->pe_b = saa_bind(b, 1, (int64_t[]){E}, "patch_embed.proj.bias");
+    if (cfg->patch_norm) {
+        m->pe_norm_w = saa_bind(b, 1, (int64_t[]){E}, "patch_embed.norm.weight");
+        m->pe_norm_b = saa_bind(b, 1, (int64_t[]){E}, "patch_embed.norm.bias");
+    }
+    for (int s = 0; s < cfg->num_stages; s++) {
+        swin_stage *st = &m->stages[s];
+        const int64_t d = st->dim, hd = st->hidden;
+        for (int i = 0; i < st->depth; i++) {
+            swin_block *bl = &st->blocks[i];
+#define P(...) "layers.%d.blocks.%d." __VA_ARGS__, s, i
+            bl->norm1_w = saa_bind(b, 1, (int64_t[]){d}, P("norm1.weight"));
+            bl->norm1_b = saa_bind(b, 1, (int64_t[]){d}, P("norm1.bias"));
+            bl->rp_table =
+                saa_bind_tensor(b, 2, (int64_t[]){table_rows, st->heads}, P("attn.relative_position_bias_table"));
+            bl->rp_index = saa_bind_optional(b, 2, (int64_t[]){n, n}, P("attn.relative_position_index"));
+            bl->qkv_w = saa_bind(b, 2, (int64_t[]){3 * d, d}, P("attn.qkv.weight"));
+            bl->qkv_b = saa_bind(b, 1, (int64_t[]){3 * d}, P("attn.qkv.bias"));
+            bl->proj_w = saa_bind(b, 2, (int64_t[]){d, d}, P("attn.proj.weight"));
+            bl->proj_b = saa_bind(b, 1, (int64_t[]){d}, P("attn.proj.bias"));
+            bl->norm2_w = saa_bind(b, 1, (int64_t[]){d}, P("norm2.weight"));
+            bl->norm2_b = saa_bind(b, 1, (int64_t[]){d}, P("norm2.bias"));
+            bl->fc1_w = saa_bind(b, 2, (int64_t[]){hd, d}, P("mlp.fc1.weight"));
+            bl->fc1_b = saa_bind(b, 1, (int64_t[]){hd}, P("mlp.fc1.bias"));
+            bl->fc2_w = saa_bind(b, 2, (int64_t[]){d, hd}, P("mlp.fc2.weight"));
+            bl->fc2_b = saa_bind(b, 1, (int64_t[]){d}, P("mlp.fc2.bias"));
+#undef P
+        }
+        if (s < cfg->num_stages - 1) {
+            st->down_w = saa_bind(b, 2, (int64_t[]){2 * d, 4 * d}, "layers.%d.downsample.reduction.weight", s);
+            st->down_norm_w = saa_bind(b, 1, (int64_t[]){4 * d}, "layers.%d.downsample.norm.weight", s);
+            st->down_norm_b = saa_bind(b, 1, (int64_t[]){4 * d}, "layers.%d.downsample.norm.bias", s);
+        }
+        if (is_output_stage(cfg, s)) {
+            st->out_norm_w = saa_bind(b, 1, (int64_t[]){d}, "norm%d.weight", s);
+            st->out_norm_b = saa_bind(b, 1, (int64_t[]){d}, "norm%d.bias", s);
+        }
+    }
+    rc = saa_binder_finish(b);
+    if (rc != SAA_OK) {
+        swin_free(m);
+        return rc;
+    }
+
+    /* relative position bias, gathered once per block (WindowAttention.forward) */
+    int64_t *rpi = malloc(sizeof(int64_t) * (size_t)n * (size_t)n);
+    if (!rpi) {
+        swin_free(m);
+        return saa_set_error(SAA_ENOMEM, "swin_load: out of memory");
+    }
+    swin_relative_position_index(ws, rpi);
+    for (int s = 0; s < cfg->num_stages && rc == SAA_OK; s++) {
+        swin_stage *st = &m->stages[s];
+        for (int i = 0; i < st->depth && rc == SAA_OK; i++) {
+            const saa_tensor *tab = st->blocks[i].rp_table, *idx = st->blocks[i].rp_index;
+            if (idx) { /* the stored buffer must be the one the official module computes */
+                for (int64_t k = 0; k < (int64_t)n * n; k++)
+                    if (saa_tensor_get(idx, k) != (double)rpi[k]) {
+                        rc = saa_set_error(SAA_EFORMAT,
+                                           "%s: %slayers.%d.blocks.%d.attn.relative_position_index differs from "
+                                           "the index of window size %d at entry %lld",
+                                           saa_weights_path(w), prefix ? prefix : "", s, i, ws, (long long)k);
+                        break;
+                    }
+            }
+            if (rc != SAA_OK) break;
+            const float *table = tab ? (const float *)tab->data : NULL;
+            float *bias = malloc(sizeof(float) * (size_t)st->heads * (size_t)n * (size_t)n);
+            if (!bias || !table) {
+                free(bias);
+                rc = saa_set_error(SAA_ENOMEM, "swin_load: out of memory");
+                break;
+            }
+            for (int h = 0; h < st->heads; h++)
+                for (int64_t k = 0; k < (int64_t)n * n; k++)
+                    bias[(int64_t)h * n * n + k] = table[rpi[k] * st->heads + h];
+            st->blocks[i].attn_bias = bias;
+        }
+    }
+    free(rpi);
+    if (rc != SAA_OK) {
+        swin_free(m);
+        return rc;
+    }
+    *out = m;
+    return SAA_OK;
+}
+
+/* ---------- forward ---------- */
+
+/* y[rows, out] (=|+=) x[rows, in] W[out, in]^T + b */
+static void linear(const float *x, int64_t rows, int64_t in, const float *W, const float *bias, int64_t out,
+                   float *y, int accumulate)
+{
+    if (rows <= 0) return;
+    if (bias) {
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            float *yr = y + r * out;
+            if (accumulate)
+                for (int64_t o = 0; o < out; o++) yr[o] += bias[o];
+            else
+                memcpy(yr, bias, sizeof(float) * (size_t)out);
+        }
+    }
+    float beta = (bias || accumulate) ? 1.0f : 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, (blasint)out, (blasint)in, 1.0f, x,
+                (blasint)in, W, (blasint)in, beta, y, (blasint)out);
+}
+
+/* Attention of the windows in a block: qkv[nwin*N, 3C] -> out[nwin*N, C], per (window, head).
+ * mirrors WindowAttention.forward: softmax(q*scale @ k^T + bias + mask) @ v */
+static void window_attention(const float *qkv, int64_t nwin, int n, int C, int heads, const float *attn_bias,
+                             int shift, int Hp, int Wp, int ws, int wy0, float *out, float *scratch,
+                             size_t scratch_per_thread)
+{
+    const int d = C / heads, nww = Wp / ws;
+    const float scale = 1.0f / sqrtf((float)d); /* head_dim ** -0.5 */
+    const int64_t ld = 3 * (int64_t)C;
+    const int64_t tasks = nwin * heads;
+#pragma omp parallel
+    {
+#ifdef _OPENMP
+        float *sc = scratch + scratch_per_thread * (size_t)omp_get_thread_num();
+#else
+        float *sc = scratch;
+#endif
+        float *S = sc;                      /* [N, N] scores */
+        float *Kt = S + (size_t)n * n;      /* [d, N] keys, transposed */
+        float *qs = Kt + (size_t)d * n;     /* [d] one scaled query */
+        int *labels = (int *)(qs + d);      /* [N] shift regions */
+#pragma omp for schedule(static)
+        for (int64_t task = 0; task < tasks; task++) {
+            const int64_t w = task / heads;
+            const int h = (int)(task % heads);
+            const float *base = qkv + w * n * ld;
+            const float *bias = attn_bias + (int64_t)h * n * n;
+            for (int j = 0; j < n; j++) {
+                const float *kj = base + j * ld + C + h * d;
+                for (int k = 0; k < d; k++) Kt[(int64_t)k * n + j] = kj[k];
+            }
+            if (shift > 0) window_labels(Hp, Wp, ws, shift, wy0 + (int)(w / nww), (int)(w % nww), labels);
+            for (int i = 0; i < n; i++) {
+                const float *qi = base + i * ld + h * d;
+                float *Si = S + (int64_t)i * n;
+                for (int k = 0; k < d; k++) qs[k] = qi[k] * scale;
+                for (int j = 0; j < n; j++) Si[j] = 0.0f;
+                for (int k = 0; k < d; k++) {
+                    const float a = qs[k];
+                    const float *kt = Kt + (int64_t)k * n;
+#pragma omp simd
+                    for (int j = 0; j < n; j++) Si[j] += a * kt[j];
+                }
+                const float *bi = bias + (int64_t)i * n;
+                float mx = -INFINITY;
+                if (shift > 0) {
+                    for (int j = 0; j < n; j++) {
+                        Si[j] += bi[j];
+                        if (labels[j] != labels[i]) Si[j] += -100.0f;
+                        if (Si[j] > mx) mx = Si[j];
+                    }
+                } else {
+                    for (int j = 0; j < n; j++) {
+                        Si[j] += bi[j];
+                        if (Si[j] > mx) mx = Si[j];
+                    }
+                }
+                float sum = 0.0f;
+                for (int j = 0; j < n; j++) {
+                    Si[j] = expf(Si[j] - mx);
+                    sum += Si[j];
+                }
+                float *oi = out + (w * n + i) * C + h * d;
+                for (int k = 0; k < d; k++) oi[k] = 0.0f;
+                for (int j = 0; j < n; j++) {
+                    const float p = Si[j] / sum;
+                    const float *vj = base + j * ld + 2 * C + h * d;
+#pragma omp simd
+                    for (int k = 0; k < d; k++) oi[k] += p * vj[k];
+                }
+            }
+        }
+    }
+}
+
+/* Scratch for the forward of one stage sized for its largest block of windows. */
+typedef struct {
+    float *xn;      /* [T, C] normalised tokens */
+    float *win;     /* [rows, C] partitioned windows, then the projected attention output */
+    float *qkv;     /* [rows, 3C] */
+    float *attn;    /* [rows, C] */
+    float *hidden;  /* [mlp_rows, hidden] */
+    float *scratch; /* per-thread attention scratch */
+    size_t scratch_per_thread;
+} stage_buffers;
+
+enum { TARGET_ROWS = 4096 }; /* tokens per sgemm block: large enough for sgemm, small enough for cache */
+
+/* mirrors SwinTransformerBlock.forward */
+static void block_forward(const swin_model *m, const swin_stage *st, const swin_block *bl, int shift, float *x,
+                          int H, int W, stage_buffers *buf)
+{
+    const int C = st->dim, ws = m->cfg.window_size, n = ws * ws;
+    const int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nwh = Hp / ws, nww = Wp / ws;
+    const int64_t T = (int64_t)H * W;
+    const float eps = m->cfg.ln_eps;
+    int rows_per_wrow = nww * n;
+    int wrows = TARGET_ROWS / rows_per_wrow;
+    if (wrows < 1) wrows = 1;
+    if (wrows > nwh) wrows = nwh;
+
+    /* x = x + proj(attn(partition(roll(pad(norm1(x)))))) */
+    saa_layer_norm(x, T, C, bl->norm1_w, bl->norm1_b, eps, buf->xn);
+    for (int wy0 = 0; wy0 < nwh; wy0 += wrows) {
+        int wy1 = wy0 + wrows < nwh ? wy0 + wrows : nwh;
+        int64_t nwin = (int64_t)(wy1 - wy0) * nww, rows = nwin * n;
+        partition_rows(buf->xn, H, W, C, ws, shift, wy0, wy1, buf->win);
+        linear(buf->win, rows, C, bl->qkv_w, bl->qkv_b, 3 * (int64_t)C, buf->qkv, 0);
+        window_attention(buf->qkv, nwin, n, C, st->heads, bl->attn_bias, shift, Hp, Wp, ws, wy0, buf->attn,
+                         buf->scratch, buf->scratch_per_thread);
+        linear(buf->attn, rows, C, bl->proj_w, bl->proj_b, C, buf->win, 0);
+        reverse_add_rows(buf->win, H, W, C, ws, shift, wy0, wy1, x);
+    }
+
+    /* x = x + mlp(norm2(x)) */
+    saa_layer_norm(x, T, C, bl->norm2_w, bl->norm2_b, eps, buf->xn);
+    for (int64_t r0 = 0; r0 < T; r0 += TARGET_ROWS) {
+        int64_t rows = T - r0 < TARGET_ROWS ? T - r0 : TARGET_ROWS;
+        linear(buf->xn + r0 * C, rows, C, bl->fc1_w, bl->fc1_b, st->hidden, buf->hidden, 0);
+        saa_gelu_erf(buf->hidden, rows * st->hidden);
+        linear(buf->hidden, rows, st->hidden, bl->fc2_w, bl->fc2_b, C, x + r0 * C, 1);
+    }
+}
+
+/* mirrors PatchMerging.forward: x[H*W, C] -> y[((H+1)/2)*((W+1)/2), 2C]; tmp holds [T', 4C] */
+static void patch_merging(const swin_stage *st, float eps, const float *x, int H, int W, float *tmp, float *y)
+{
+    const int C = st->dim, H2 = (H + 1) / 2, W2 = (W + 1) / 2;
+    const int64_t T2 = (int64_t)H2 * W2;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < T2; t++) {
+        int y2 = (int)(t / W2), x2 = (int)(t % W2);
+        /* torch.cat([x0, x1, x2, x3]): (0,0), (1,0), (0,1), (1,1) as (row, col) offsets */
+        static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
+        for (int q = 0; q < 4; q++) {
+            int sy = 2 * y2 + dy[q], sx = 2 * x2 + dx[q];
+            float *dst = tmp + t * 4 * C + (int64_t)q * C;
+            if (sy < H && sx < W)
+                memcpy(dst, x + ((int64_t)sy * W + sx) * C, sizeof(float) * (size_t)C);
+            else
+                memset(dst, 0, sizeof(float) * (size_t)C);
+        }
+    }
+    saa_layer_norm(tmp, T2, 4 * C, st->down_norm_w, st->down_norm_b, eps, tmp);
+    linear(tmp, T2, 4 * C, st->down_w, NULL, 2 * (int64_t)C, y, 0);
+}
+
+void swin_features_free(swin_features *f)
+{
+    if (!f) return;
+    for (int i = 0; i < SWIN_MAX_STAGES; i++) {
+        free(f->data[i]);
+        f->data[i] = NULL;
+    }
+    f->num_levels = 0;
+}
+
+int swin_forward(swin_model *m, const float *img, int H, int W, swin_features *out)
+{
+    memset(out, 0, sizeof *out);
+    const swin_config *cfg = &m->cfg;
+    if (H <= 0 || W <= 0) return saa_set_error(SAA_EINVAL, "swin_forward: empty %dx%d image", W, H);
+    const int ps = cfg->patch_size, E = cfg->embed_dim, Cin = cfg->in_chans, ws = cfg->window_size;
+    const int n = ws * ws;
+    int h = (H + ps - 1) / ps, w = (W + ps - 1) / ps; /* PatchEmbed pads right/bottom to patch multiples */
+    int64_t T = (int64_t)h * w;
+
+    /* buffer sizes: the largest over the stages */
+#ifdef _OPENMP
+    int nthreads = omp_get_max_threads();
+#else
+    int nthreads = 1;
+#endif
+    size_t max_tok_c = 0, max_rows_c = 0, max_hidden = 0, max_merge = 0, per_thread = 0;
+    {
+        int hh = h, ww = w;
+        for (int s = 0; s < cfg->num_stages; s++) {
+            const swin_stage *st = &m->stages[s];
+            size_t C = (size_t)st->dim, tok = (size_t)hh * (size_t)ww;
+            int Wp = (ww + ws - 1) / ws * ws, Hp = (hh + ws - 1) / ws * ws;
+            size_t rows_per_wrow = (size_t)(Wp / ws) * (size_t)n;
+            size_t wrows = TARGET_ROWS / rows_per_wrow;
+            if (wrows < 1) wrows = 1;
+            if (wrows > (size_t)(Hp / ws)) wrows = (size_t)(Hp / ws);
+            if (tok * C > max_tok_c) max_tok_c = tok * C;
+            if (wrows * rows_per_wrow * C > max_rows_c) max_rows_c = wrows * rows_per_wrow * C;
+            size_t mrows = tok < TARGET_ROWS ? tok : TARGET_ROWS;
+            if (mrows * (size_t)st->hidden > max_hidden) max_hidden = mrows * (size_t)st->hidden;
+            size_t d = C / (size_t)st->heads;
+            size_t pt = (size_t)n * n + d * n + d + (size_t)n; /* S, Kt, qs, labels (int fits in a float) */
+            pt = (pt + 15) & ~(size_t)15;
+            if (pt > per_thread) per_thread = pt;
+            if (s < cfg->num_stages - 1) {
+                size_t t2 = (size_t)((hh + 1) / 2) * (size_t)((ww + 1) / 2);
+                if (t2 * 4 * C > max_merge) max_merge = t2 * 4 * C;
+                hh = (hh + 1) / 2;
+                ww = (ww + 1) / 2;
+            }
+        }
+    }
+    size_t patch_k = (size_t)Cin * ps * ps;
+    size_t x_size = max_tok_c > (size_t)T * patch_k ? max_tok_c : (size_t)T * patch_k;
+    stage_buffers buf = {0};
+    buf.scratch_per_thread = per_thread;
+    float *x = malloc(sizeof(float) * (size_t)T * E);
+    float *x2 = NULL;
+    buf.xn = malloc(sizeof(float) * (x_size > max_merge ? x_size : max_merge));
+    buf.win = malloc(sizeof(float) * max_rows_c);
+    buf.qkv = malloc(sizeof(float) * max_rows_c * 3);
+    buf.attn = malloc(sizeof(float) * max_rows_c);
+    buf.hidden = malloc(sizeof(float) * max_hidden);
+    buf.scratch = malloc(sizeof(float) * per_thread * (size_t)nthreads);
+    int rc = SAA_OK;
+    if (!x || !buf.xn || !buf.win || !buf.qkv || !buf.attn || !buf.hidden || !buf.scratch) {
+        rc = saa_set_error(SAA_ENOMEM, "swin_forward: out of memory for a %dx%d image", W, H);
+        goto done;
+    }
+
+    /* PatchEmbed: conv ps x ps stride ps as one matmul over zero-padded patches (c, ky, kx order) */
+    {
+        float *cols = buf.xn;
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < T; t++) {
+            int py = (int)(t / w), px = (int)(t % w);
+            float *col = cols + t * (int64_t)patch_k;
+            for (int c = 0; c < Cin; c++)
+                for (int ky = 0; ky < ps; ky++) {
+                    int iy = py * ps + ky;
+                    for (int kx = 0; kx < ps; kx++) {
+                        int ix = px * ps + kx;
+                        *col++ = (iy < H && ix < W) ? img[((int64_t)c * H + iy) * W + ix] : 0.0f;
+                    }
+                }
+        }
+        linear(cols, T, (int64_t)patch_k, m->pe_w, m->pe_b, E, x, 0);
+        if (cfg->patch_norm) saa_layer_norm(x, T, E, m->pe_norm_w, m->pe_norm_b, cfg->ln_eps, x);
+    }
+
+    for (int s = 0; s < cfg->num_stages; s++) {
+        const swin_stage *st = &m->stages[s];
+        const int C = st->dim;
+        T = (int64_t)h * w;
+        for (int i = 0; i < st->depth; i++)
+            block_forward(m, st, &st->blocks[i], (i % 2) ? ws / 2 : 0, x, h, w, &buf);
+        if (st->out_norm_w) { /* norm{s}(x_out), then view(H, W, C).permute(2, 0, 1) */
+            int l = out->num_levels;
+            float *o = malloc(sizeof(float) * (size_t)T * C);
+            if (!o) {
+                rc = saa_set_error(SAA_ENOMEM, "swin_forward: out of memory");
+                goto done;
+            }
+            saa_layer_norm(x, T, C, st->out_norm_w, st->out_norm_b, cfg->ln_eps, buf.xn);
+#pragma omp parallel for schedule(static)
+            for (int c = 0; c < C; c++)
+                for (int64_t t = 0; t < T; t++) o[(int64_t)c * T + t] = buf.xn[t * C + c];
+            out->data[l] = o;
+            out->C[l] = C;
+            out->H[l] = h;
+            out->W[l] = w;
+            out->num_levels = l + 1;
+        }
+        if (s < cfg->num_stages - 1) {
+            int h2 = (h + 1) / 2, w2 = (w + 1) / 2;
+            x2 = malloc(sizeof(float) * (size_t)h2 * w2 * 2 * C);
+            if (!x2) {
+                rc = saa_set_error(SAA_ENOMEM, "swin_forward: out of memory");
+                goto done;
+            }
+            patch_merging(st, cfg->ln_eps, x, h, w, buf.xn, x2);
+            free(x);
+            x = x2;
+            x2 = NULL;
+            h = h2;
+            w = w2;
+        }
+    }
+
+done:
+    free(x);
+    free(buf.xn);
+    free(buf.win);
+    free(buf.qkv);
+    free(buf.attn);
+    free(buf.hidden);
+    free(buf.scratch);
+    if (rc != SAA_OK) swin_features_free(out);
+    return rc;
+}
