@@ -241,15 +241,14 @@ static inline int64_t window_source(int py, int px, int H, int W, int Hp, int Wp
     return (sy < H && sx < W) ? (int64_t)sy * W + sx : -1;
 }
 
-/* window_partition(roll(pad(x))) for window rows [wy0, wy1): windows[((wy-wy0)*nww + wx)*N + t, C] */
-static void partition_rows(const float *x, int H, int W, int C, int ws, int shift, int wy0, int wy1,
+/* window_partition(roll(pad(x))) for windows [win0, win0 + nwin) (row-major window numbers):
+ * windows[(w - win0) * N + t, C]. */
+static void gather_windows(const float *x, int H, int W, int C, int ws, int shift, int64_t win0, int64_t nwin,
                            float *windows)
 {
-    int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nww = Wp / ws, n = ws * ws;
-    int64_t nwin = (int64_t)(wy1 - wy0) * nww;
-#pragma omp parallel for schedule(static)
+    const int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nww = Wp / ws, n = ws * ws;
     for (int64_t w = 0; w < nwin; w++) {
-        int wy = wy0 + (int)(w / nww), wx = (int)(w % nww);
+        const int wy = (int)((win0 + w) / nww), wx = (int)((win0 + w) % nww);
         for (int t = 0; t < n; t++) {
             int64_t src = window_source(wy * ws + t / ws, wx * ws + t % ws, H, W, Hp, Wp, shift);
             float *dst = windows + (w * n + t) * C;
@@ -261,15 +260,14 @@ static void partition_rows(const float *x, int H, int W, int C, int ws, int shif
     }
 }
 
-/* window_reverse + roll back + crop, added onto y (the residual stream) for window rows [wy0, wy1) */
-static void reverse_add_rows(const float *windows, int H, int W, int C, int ws, int shift, int wy0, int wy1,
-                             float *y)
+/* window_reverse + roll back + crop for windows [win0, win0 + nwin), added onto y (the residual stream).
+ * Every pixel belongs to exactly one window, so disjoint window ranges write disjoint pixels. */
+static void scatter_add_windows(const float *windows, int H, int W, int C, int ws, int shift, int64_t win0,
+                                int64_t nwin, float *y)
 {
-    int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nww = Wp / ws, n = ws * ws;
-    int64_t nwin = (int64_t)(wy1 - wy0) * nww;
-#pragma omp parallel for schedule(static)
+    const int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nww = Wp / ws, n = ws * ws;
     for (int64_t w = 0; w < nwin; w++) {
-        int wy = wy0 + (int)(w / nww), wx = (int)(w % nww);
+        const int wy = (int)((win0 + w) / nww), wx = (int)((win0 + w) % nww);
         for (int t = 0; t < n; t++) {
             int64_t dst = window_source(wy * ws + t / ws, wx * ws + t % ws, H, W, Hp, Wp, shift);
             if (dst < 0) continue;
@@ -280,14 +278,23 @@ static void reverse_add_rows(const float *windows, int H, int W, int C, int ws, 
     }
 }
 
+static int64_t window_count(int H, int W, int ws)
+{
+    return (int64_t)((H + ws - 1) / ws) * ((W + ws - 1) / ws);
+}
+
 void swin_window_partition(const float *x, int H, int W, int C, int ws, int shift, float *windows)
 {
-    partition_rows(x, H, W, C, ws, shift, 0, (H + ws - 1) / ws, windows);
+    const int64_t nwin = window_count(H, W, ws), n = (int64_t)ws * ws;
+#pragma omp parallel for schedule(static)
+    for (int64_t w = 0; w < nwin; w++) gather_windows(x, H, W, C, ws, shift, w, 1, windows + w * n * C);
 }
 
 void swin_window_reverse_add(const float *windows, int H, int W, int C, int ws, int shift, float *y)
 {
-    reverse_add_rows(windows, H, W, C, ws, shift, 0, (H + ws - 1) / ws, y);
+    const int64_t nwin = window_count(H, W, ws), n = (int64_t)ws * ws;
+#pragma omp parallel for schedule(static)
+    for (int64_t w = 0; w < nwin; w++) scatter_add_windows(windows + w * n * C, H, W, C, ws, shift, w, 1, y);
 }
 
 /* ---------- model ---------- */
@@ -451,13 +458,18 @@ int swin_load(saa_weights *w, const char *prefix, const swin_config *cfg, swin_m
 
 /* ---------- forward ---------- */
 
-/* y[rows, out] (=|+=) x[rows, in] W[out, in]^T + b */
-static void linear(const float *x, int64_t rows, int64_t in, const float *W, const float *bias, int64_t out,
-                   float *y, int accumulate)
+/* Work split: every thread runs whole tasks with single-threaded sgemm calls (no OpenBLAS threads
+ * competing with the OpenMP team). An attention task is a group of windows: partition + norm1, qkv,
+ * attention, proj and the residual add all stay in that thread's buffers; an MLP task is a block of
+ * token rows. */
+enum { TASK_ROWS = 1024 };
+
+/* y[rows, out] (=|+=) x[rows, in] W[out, in]^T + b, on the calling thread */
+static void linear_rows(const float *x, int64_t rows, int64_t in, const float *W, const float *bias, int64_t out,
+                        float *y, int accumulate)
 {
     if (rows <= 0) return;
     if (bias) {
-#pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             float *yr = y + r * out;
             if (accumulate)
@@ -471,151 +483,237 @@ static void linear(const float *x, int64_t rows, int64_t in, const float *W, con
                 (blasint)in, W, (blasint)in, beta, y, (blasint)out);
 }
 
-/* Attention of the windows in a block: qkv[nwin*N, 3C] -> out[nwin*N, C], per (window, head).
- * mirrors WindowAttention.forward: softmax(q*scale @ k^T + bias + mask) @ v */
-static void window_attention(const float *qkv, int64_t nwin, int n, int C, int heads, const float *attn_bias,
-                             int shift, int Hp, int Wp, int ws, int wy0, float *out, float *scratch,
-                             size_t scratch_per_thread)
+/* Task sizes of a stage with an h x w map: g windows per attention task, r rows per row task; both capped
+ * so that every thread gets at least two tasks. */
+static void plan_stage(int h, int w, int ws, int nthreads, int64_t *g, int64_t *r)
+{
+    const int64_t n = (int64_t)ws * ws, nwin = window_count(h, w, ws), T = (int64_t)h * w;
+    const int64_t parts = 2 * (int64_t)nthreads;
+    int64_t gg = TASK_ROWS / n, rr = TASK_ROWS;
+    if (gg > (nwin + parts - 1) / parts) gg = (nwin + parts - 1) / parts;
+    if (rr > (T + parts - 1) / parts) rr = (T + parts - 1) / parts;
+    *g = gg < 1 ? 1 : gg;
+    *r = rr < 1 ? 1 : rr;
+}
+
+/* Per-thread attention scratch: S[N, N], labels[N] (ints in float slots). */
+static size_t attention_scratch_floats(int n)
+{
+    size_t f = (size_t)n * n + (size_t)n;
+    return (f + 15) & ~(size_t)15;
+}
+
+/* Windows [win0, win0 + nw): qkv[nw*N, 3C] -> out[nw*N, C], every head, on the calling thread.
+ * mirrors WindowAttention.forward: softmax(q * scale @ k^T + relative bias (+ shift mask)) @ v;
+ * the two products are single-threaded sgemm calls on strided views of qkv (one score matrix at a time). */
+static void attention_windows(const float *qkv, int64_t win0, int64_t nw, int n, int C, int heads,
+                              const float *attn_bias, int shift, int Hp, int Wp, int ws, float *out, float *scratch)
 {
     const int d = C / heads, nww = Wp / ws;
     const float scale = 1.0f / sqrtf((float)d); /* head_dim ** -0.5 */
-    const int64_t ld = 3 * (int64_t)C;
-    const int64_t tasks = nwin * heads;
-#pragma omp parallel
-    {
-#ifdef _OPENMP
-        float *sc = scratch + scratch_per_thread * (size_t)omp_get_thread_num();
-#else
-        float *sc = scratch;
-#endif
-        float *S = sc;                      /* [N, N] scores */
-        float *Kt = S + (size_t)n * n;      /* [d, N] keys, transposed */
-        float *qs = Kt + (size_t)d * n;     /* [d] one scaled query */
-        int *labels = (int *)(qs + d);      /* [N] shift regions */
-#pragma omp for schedule(static)
-        for (int64_t task = 0; task < tasks; task++) {
-            const int64_t w = task / heads;
-            const int h = (int)(task % heads);
-            const float *base = qkv + w * n * ld;
+    const int ld = 3 * C;
+    float *S = scratch;                        /* [N, N] scores of one head */
+    int *labels = (int *)(S + (size_t)n * n);  /* [N] shift regions of the window's tokens */
+    for (int64_t w = 0; w < nw; w++) {
+        const float *base = qkv + w * n * ld;
+        int masked = 0; /* shifted windows away from the last row/column see one region only */
+        if (shift > 0) {
+            window_labels(Hp, Wp, ws, shift, (int)((win0 + w) / nww), (int)((win0 + w) % nww), labels);
+            for (int j = 1; j < n; j++) masked |= labels[j] != labels[0];
+        }
+        for (int h = 0; h < heads; h++) {
             const float *bias = attn_bias + (int64_t)h * n * n;
-            for (int j = 0; j < n; j++) {
-                const float *kj = base + j * ld + C + h * d;
-                for (int k = 0; k < d; k++) Kt[(int64_t)k * n + j] = kj[k];
-            }
-            if (shift > 0) window_labels(Hp, Wp, ws, shift, wy0 + (int)(w / nww), (int)(w % nww), labels);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, scale, base + h * d, ld,
+                        base + C + h * d, ld, 0.0f, S, n);
             for (int i = 0; i < n; i++) {
-                const float *qi = base + i * ld + h * d;
                 float *Si = S + (int64_t)i * n;
-                for (int k = 0; k < d; k++) qs[k] = qi[k] * scale;
-                for (int j = 0; j < n; j++) Si[j] = 0.0f;
-                for (int k = 0; k < d; k++) {
-                    const float a = qs[k];
-                    const float *kt = Kt + (int64_t)k * n;
-#pragma omp simd
-                    for (int j = 0; j < n; j++) Si[j] += a * kt[j];
-                }
                 const float *bi = bias + (int64_t)i * n;
-                float mx = -INFINITY;
-                if (shift > 0) {
-                    for (int j = 0; j < n; j++) {
-                        Si[j] += bi[j];
-                        if (labels[j] != labels[i]) Si[j] += -100.0f;
-                        if (Si[j] > mx) mx = Si[j];
-                    }
-                } else {
-                    for (int j = 0; j < n; j++) {
-                        Si[j] += bi[j];
-                        if (Si[j] > mx) mx = Si[j];
-                    }
+#pragma omp simd
+                for (int j = 0; j < n; j++) Si[j] += bi[j];
+                if (masked) {
+                    const int li = labels[i];
+                    for (int j = 0; j < n; j++)
+                        if (labels[j] != li) Si[j] += -100.0f;
                 }
+                float mx = Si[0];
+#pragma omp simd reduction(max : mx)
+                for (int j = 1; j < n; j++) mx = Si[j] > mx ? Si[j] : mx;
                 float sum = 0.0f;
                 for (int j = 0; j < n; j++) {
                     Si[j] = expf(Si[j] - mx);
                     sum += Si[j];
                 }
-                float *oi = out + (w * n + i) * C + h * d;
-                for (int k = 0; k < d; k++) oi[k] = 0.0f;
-                for (int j = 0; j < n; j++) {
-                    const float p = Si[j] / sum;
-                    const float *vj = base + j * ld + 2 * C + h * d;
+                const float inv = 1.0f / sum;
 #pragma omp simd
-                    for (int k = 0; k < d; k++) oi[k] += p * vj[k];
-                }
+                for (int j = 0; j < n; j++) Si[j] *= inv;
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1.0f, S, n, base + 2 * C + h * d, ld,
+                        0.0f, out + w * n * C + h * d, C);
         }
     }
 }
 
-/* Scratch for the forward of one stage sized for its largest block of windows. */
-typedef struct {
-    float *xn;      /* [T, C] normalised tokens */
-    float *win;     /* [rows, C] partitioned windows, then the projected attention output */
-    float *qkv;     /* [rows, 3C] */
-    float *attn;    /* [rows, C] */
-    float *hidden;  /* [mlp_rows, hidden] */
-    float *scratch; /* per-thread attention scratch */
-    size_t scratch_per_thread;
-} stage_buffers;
+/* Zeroes the window tokens that fall in the padding (F.pad comes after norm1). */
+static void zero_padding(float *windows, int H, int W, int C, int ws, int shift, int64_t win0, int64_t nw)
+{
+    const int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nww = Wp / ws, n = ws * ws;
+    if (Hp == H && Wp == W) return;
+    for (int64_t w = 0; w < nw; w++) {
+        const int wy = (int)((win0 + w) / nww), wx = (int)((win0 + w) % nww);
+        for (int t = 0; t < n; t++)
+            if (window_source(wy * ws + t / ws, wx * ws + t % ws, H, W, Hp, Wp, shift) < 0)
+                memset(windows + (w * n + t) * C, 0, sizeof(float) * (size_t)C);
+    }
+}
 
-enum { TARGET_ROWS = 4096 }; /* tokens per sgemm block: large enough for sgemm, small enough for cache */
+typedef struct {
+    float *arena;       /* nthreads * per_thread floats */
+    size_t per_thread;  /* floats per thread */
+    size_t win_floats;  /* offset of the row-task area within a thread's part */
+    int nthreads;
+} work_buffers;
+
+static float *thread_part(const work_buffers *wb)
+{
+#ifdef _OPENMP
+    return wb->arena + wb->per_thread * (size_t)omp_get_thread_num();
+#else
+    return wb->arena;
+#endif
+}
 
 /* mirrors SwinTransformerBlock.forward */
 static void block_forward(const swin_model *m, const swin_stage *st, const swin_block *bl, int shift, float *x,
-                          int H, int W, stage_buffers *buf)
+                          int H, int W, const work_buffers *wb)
 {
-    const int C = st->dim, ws = m->cfg.window_size, n = ws * ws;
-    const int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nwh = Hp / ws, nww = Wp / ws;
-    const int64_t T = (int64_t)H * W;
+    const int C = st->dim, ws = m->cfg.window_size, n = ws * ws, hid = st->hidden;
+    const int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws;
+    const int64_t T = (int64_t)H * W, nwin = window_count(H, W, ws);
     const float eps = m->cfg.ln_eps;
-    int rows_per_wrow = nww * n;
-    int wrows = TARGET_ROWS / rows_per_wrow;
-    if (wrows < 1) wrows = 1;
-    if (wrows > nwh) wrows = nwh;
-
-    /* x = x + proj(attn(partition(roll(pad(norm1(x)))))) */
-    saa_layer_norm(x, T, C, bl->norm1_w, bl->norm1_b, eps, buf->xn);
-    for (int wy0 = 0; wy0 < nwh; wy0 += wrows) {
-        int wy1 = wy0 + wrows < nwh ? wy0 + wrows : nwh;
-        int64_t nwin = (int64_t)(wy1 - wy0) * nww, rows = nwin * n;
-        partition_rows(buf->xn, H, W, C, ws, shift, wy0, wy1, buf->win);
-        linear(buf->win, rows, C, bl->qkv_w, bl->qkv_b, 3 * (int64_t)C, buf->qkv, 0);
-        window_attention(buf->qkv, nwin, n, C, st->heads, bl->attn_bias, shift, Hp, Wp, ws, wy0, buf->attn,
-                         buf->scratch, buf->scratch_per_thread);
-        linear(buf->attn, rows, C, bl->proj_w, bl->proj_b, C, buf->win, 0);
-        reverse_add_rows(buf->win, H, W, C, ws, shift, wy0, wy1, x);
-    }
-
-    /* x = x + mlp(norm2(x)) */
-    saa_layer_norm(x, T, C, bl->norm2_w, bl->norm2_b, eps, buf->xn);
-    for (int64_t r0 = 0; r0 < T; r0 += TARGET_ROWS) {
-        int64_t rows = T - r0 < TARGET_ROWS ? T - r0 : TARGET_ROWS;
-        linear(buf->xn + r0 * C, rows, C, bl->fc1_w, bl->fc1_b, st->hidden, buf->hidden, 0);
-        saa_gelu_erf(buf->hidden, rows * st->hidden);
-        linear(buf->hidden, rows, st->hidden, bl->fc2_w, bl->fc2_b, C, x + r0 * C, 1);
+    int64_t g, r;
+    plan_stage(H, W, ws, wb->nthreads, &g, &r);
+    const int64_t attn_tasks = (nwin + g - 1) / g, row_tasks = (T + r - 1) / r;
+#pragma omp parallel
+    {
+        float *part = thread_part(wb);
+        float *win = part, *qkv = win + g * n * C, *att = qkv + g * n * 3 * C, *scr = att + g * n * C;
+        float *xn = part + wb->win_floats, *hidden = xn + r * C;
+        /* x = x + crop(roll(window_reverse(proj(attn(window_partition(roll(pad(norm1(x))))))))) */
+#pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < attn_tasks; task++) {
+            const int64_t w0 = task * g, nw = nwin - w0 < g ? nwin - w0 : g, rows = nw * n;
+            gather_windows(x, H, W, C, ws, shift, w0, nw, win);
+            saa_layer_norm(win, rows, C, bl->norm1_w, bl->norm1_b, eps, win);
+            zero_padding(win, H, W, C, ws, shift, w0, nw);
+            linear_rows(win, rows, C, bl->qkv_w, bl->qkv_b, 3 * (int64_t)C, qkv, 0);
+            attention_windows(qkv, w0, nw, n, C, st->heads, bl->attn_bias, shift, Hp, Wp, ws, att, scr);
+            linear_rows(att, rows, C, bl->proj_w, bl->proj_b, C, win, 0);
+            scatter_add_windows(win, H, W, C, ws, shift, w0, nw, x);
+        }
+        /* x = x + mlp(norm2(x)) */
+#pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < row_tasks; task++) {
+            const int64_t r0 = task * r, rows = T - r0 < r ? T - r0 : r;
+            saa_layer_norm(x + r0 * C, rows, C, bl->norm2_w, bl->norm2_b, eps, xn);
+            linear_rows(xn, rows, C, bl->fc1_w, bl->fc1_b, hid, hidden, 0);
+            saa_gelu_erf(hidden, rows * hid);
+            linear_rows(hidden, rows, hid, bl->fc2_w, bl->fc2_b, C, x + r0 * C, 1);
+        }
     }
 }
 
-/* mirrors PatchMerging.forward: x[H*W, C] -> y[((H+1)/2)*((W+1)/2), 2C]; tmp holds [T', 4C] */
-static void patch_merging(const swin_stage *st, float eps, const float *x, int H, int W, float *tmp, float *y)
+/* mirrors PatchMerging.forward: x[H*W, C] -> y[((H+1)/2)*((W+1)/2), 2C] */
+static void patch_merging(const swin_stage *st, float eps, const float *x, int H, int W, float *y,
+                          const work_buffers *wb)
 {
     const int C = st->dim, H2 = (H + 1) / 2, W2 = (W + 1) / 2;
     const int64_t T2 = (int64_t)H2 * W2;
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < T2; t++) {
-        int y2 = (int)(t / W2), x2 = (int)(t % W2);
-        /* torch.cat([x0, x1, x2, x3]): (0,0), (1,0), (0,1), (1,1) as (row, col) offsets */
-        static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
-        for (int q = 0; q < 4; q++) {
-            int sy = 2 * y2 + dy[q], sx = 2 * x2 + dx[q];
-            float *dst = tmp + t * 4 * C + (int64_t)q * C;
-            if (sy < H && sx < W)
-                memcpy(dst, x + ((int64_t)sy * W + sx) * C, sizeof(float) * (size_t)C);
-            else
-                memset(dst, 0, sizeof(float) * (size_t)C);
+    int64_t g, r;
+    plan_stage(H2, W2, 1, wb->nthreads, &g, &r);
+    const int64_t tasks = (T2 + r - 1) / r;
+#pragma omp parallel
+    {
+        float *tmp = thread_part(wb) + wb->win_floats; /* [r, 4C] */
+#pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < tasks; task++) {
+            const int64_t t0 = task * r, rows = T2 - t0 < r ? T2 - t0 : r;
+            for (int64_t k = 0; k < rows; k++) {
+                const int64_t t = t0 + k;
+                const int y2 = (int)(t / W2), x2 = (int)(t % W2);
+                /* torch.cat([x0, x1, x2, x3]): (row, col) offsets (0,0), (1,0), (0,1), (1,1); odd sizes
+                 * are zero-padded at the bottom/right */
+                static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
+                for (int q = 0; q < 4; q++) {
+                    const int sy = 2 * y2 + dy[q], sx = 2 * x2 + dx[q];
+                    float *dst = tmp + k * 4 * C + (int64_t)q * C;
+                    if (sy < H && sx < W)
+                        memcpy(dst, x + ((int64_t)sy * W + sx) * C, sizeof(float) * (size_t)C);
+                    else
+                        memset(dst, 0, sizeof(float) * (size_t)C);
+                }
+            }
+            saa_layer_norm(tmp, rows, 4 * C, st->down_norm_w, st->down_norm_b, eps, tmp);
+            linear_rows(tmp, rows, 4 * C, st->down_w, NULL, 2 * (int64_t)C, y + t0 * 2 * C, 0);
         }
     }
-    saa_layer_norm(tmp, T2, 4 * C, st->down_norm_w, st->down_norm_b, eps, tmp);
-    linear(tmp, T2, 4 * C, st->down_w, NULL, 2 * (int64_t)C, y, 0);
+}
+
+/* PatchEmbed.forward: conv ps x ps stride ps (right/bottom zero padding to patch multiples) as a matmul
+ * over patches in (c, ky, kx) order, then the optional LayerNorm. */
+static void patch_embed(const swin_model *m, const float *img, int H, int W, int h, int w, float *x,
+                        const work_buffers *wb)
+{
+    const swin_config *cfg = &m->cfg;
+    const int ps = cfg->patch_size, Cin = cfg->in_chans, E = cfg->embed_dim, K = Cin * ps * ps;
+    const int64_t T = (int64_t)h * w;
+    int64_t g, r;
+    plan_stage(h, w, 1, wb->nthreads, &g, &r);
+    const int64_t tasks = (T + r - 1) / r;
+#pragma omp parallel
+    {
+        float *cols = thread_part(wb) + wb->win_floats; /* [r, K] */
+#pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < tasks; task++) {
+            const int64_t t0 = task * r, rows = T - t0 < r ? T - t0 : r;
+            float *col = cols;
+            for (int64_t t = t0; t < t0 + rows; t++) {
+                const int py = (int)(t / w), px = (int)(t % w);
+                for (int c = 0; c < Cin; c++)
+                    for (int ky = 0; ky < ps; ky++) {
+                        const int iy = py * ps + ky;
+                        for (int kx = 0; kx < ps; kx++) {
+                            const int ix = px * ps + kx;
+                            *col++ = (iy < H && ix < W) ? img[((int64_t)c * H + iy) * W + ix] : 0.0f;
+                        }
+                    }
+            }
+            linear_rows(cols, rows, K, m->pe_w, m->pe_b, E, x + t0 * E, 0);
+            if (cfg->patch_norm)
+                saa_layer_norm(x + t0 * E, rows, E, m->pe_norm_w, m->pe_norm_b, cfg->ln_eps, x + t0 * E);
+        }
+    }
+}
+
+/* norm{s}(x_out).view(H, W, C).permute(2, 0, 1): x[T, C] -> o[C, T] */
+static void output_norm(const swin_stage *st, float eps, const float *x, int h, int w, float *o,
+                        const work_buffers *wb)
+{
+    const int C = st->dim;
+    const int64_t T = (int64_t)h * w;
+    int64_t g, r;
+    plan_stage(h, w, 1, wb->nthreads, &g, &r);
+    const int64_t tasks = (T + r - 1) / r;
+#pragma omp parallel
+    {
+        float *tmp = thread_part(wb) + wb->win_floats; /* [r, C] */
+#pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < tasks; task++) {
+            const int64_t t0 = task * r, rows = T - t0 < r ? T - t0 : r;
+            saa_layer_norm(x + t0 * C, rows, C, st->out_norm_w, st->out_norm_b, eps, tmp);
+            for (int c = 0; c < C; c++)
+                for (int64_t k = 0; k < rows; k++) o[(int64_t)c * T + t0 + k] = tmp[k * C + c];
+        }
+    }
 }
 
 void swin_features_free(swin_features *f)
@@ -632,100 +730,68 @@ int swin_forward(swin_model *m, const float *img, int H, int W, swin_features *o
 {
     memset(out, 0, sizeof *out);
     const swin_config *cfg = &m->cfg;
-    if (H <= 0 || W <= 0) return saa_set_error(SAA_EINVAL, "swin_forward: empty %dx%d image", W, H);
-    const int ps = cfg->patch_size, E = cfg->embed_dim, Cin = cfg->in_chans, ws = cfg->window_size;
-    const int n = ws * ws;
-    int h = (H + ps - 1) / ps, w = (W + ps - 1) / ps; /* PatchEmbed pads right/bottom to patch multiples */
-    int64_t T = (int64_t)h * w;
+    if (!img || H <= 0 || W <= 0) return saa_set_error(SAA_EINVAL, "swin_forward: empty %dx%d image", W, H);
+    const int ps = cfg->patch_size, ws = cfg->window_size, n = ws * ws;
+    int h = (H + ps - 1) / ps, w = (W + ps - 1) / ps;
 
-    /* buffer sizes: the largest over the stages */
+    work_buffers wb = {0};
 #ifdef _OPENMP
-    int nthreads = omp_get_max_threads();
+    wb.nthreads = omp_get_max_threads();
 #else
-    int nthreads = 1;
+    wb.nthreads = 1;
 #endif
-    size_t max_tok_c = 0, max_rows_c = 0, max_hidden = 0, max_merge = 0, per_thread = 0;
+    /* per-thread sizes: window-task buffers, then the row-task area (max over every use) */
     {
+        size_t win_max = 0, row_max = 0;
+        int64_t g, r;
+        plan_stage(h, w, 1, wb.nthreads, &g, &r);
+        row_max = (size_t)r * (size_t)(cfg->in_chans * ps * ps);
         int hh = h, ww = w;
         for (int s = 0; s < cfg->num_stages; s++) {
             const swin_stage *st = &m->stages[s];
-            size_t C = (size_t)st->dim, tok = (size_t)hh * (size_t)ww;
-            int Wp = (ww + ws - 1) / ws * ws, Hp = (hh + ws - 1) / ws * ws;
-            size_t rows_per_wrow = (size_t)(Wp / ws) * (size_t)n;
-            size_t wrows = TARGET_ROWS / rows_per_wrow;
-            if (wrows < 1) wrows = 1;
-            if (wrows > (size_t)(Hp / ws)) wrows = (size_t)(Hp / ws);
-            if (tok * C > max_tok_c) max_tok_c = tok * C;
-            if (wrows * rows_per_wrow * C > max_rows_c) max_rows_c = wrows * rows_per_wrow * C;
-            size_t mrows = tok < TARGET_ROWS ? tok : TARGET_ROWS;
-            if (mrows * (size_t)st->hidden > max_hidden) max_hidden = mrows * (size_t)st->hidden;
-            size_t d = C / (size_t)st->heads;
-            size_t pt = (size_t)n * n + d * n + d + (size_t)n; /* S, Kt, qs, labels (int fits in a float) */
-            pt = (pt + 15) & ~(size_t)15;
-            if (pt > per_thread) per_thread = pt;
+            const size_t C = (size_t)st->dim;
+            plan_stage(hh, ww, ws, wb.nthreads, &g, &r);
+            size_t wf = (size_t)g * (size_t)n * C * 5 + attention_scratch_floats(n);
+            size_t rf = (size_t)r * (C + (size_t)st->hidden);
+            if (wf > win_max) win_max = wf;
+            if (rf > row_max) row_max = rf;
+            plan_stage(hh, ww, 1, wb.nthreads, &g, &r); /* output norm */
+            if ((size_t)r * C > row_max) row_max = (size_t)r * C;
             if (s < cfg->num_stages - 1) {
-                size_t t2 = (size_t)((hh + 1) / 2) * (size_t)((ww + 1) / 2);
-                if (t2 * 4 * C > max_merge) max_merge = t2 * 4 * C;
                 hh = (hh + 1) / 2;
                 ww = (ww + 1) / 2;
+                plan_stage(hh, ww, 1, wb.nthreads, &g, &r); /* patch merging */
+                if ((size_t)r * 4 * C > row_max) row_max = (size_t)r * 4 * C;
             }
         }
+        wb.win_floats = (win_max + 15) & ~(size_t)15;
+        wb.per_thread = wb.win_floats + ((row_max + 15) & ~(size_t)15);
     }
-    size_t patch_k = (size_t)Cin * ps * ps;
-    size_t x_size = max_tok_c > (size_t)T * patch_k ? max_tok_c : (size_t)T * patch_k;
-    stage_buffers buf = {0};
-    buf.scratch_per_thread = per_thread;
-    float *x = malloc(sizeof(float) * (size_t)T * E);
-    float *x2 = NULL;
-    buf.xn = malloc(sizeof(float) * (x_size > max_merge ? x_size : max_merge));
-    buf.win = malloc(sizeof(float) * max_rows_c);
-    buf.qkv = malloc(sizeof(float) * max_rows_c * 3);
-    buf.attn = malloc(sizeof(float) * max_rows_c);
-    buf.hidden = malloc(sizeof(float) * max_hidden);
-    buf.scratch = malloc(sizeof(float) * per_thread * (size_t)nthreads);
+    wb.arena = malloc(sizeof(float) * wb.per_thread * (size_t)wb.nthreads);
+    float *x = malloc(sizeof(float) * (size_t)h * w * cfg->embed_dim), *x2 = NULL;
     int rc = SAA_OK;
-    if (!x || !buf.xn || !buf.win || !buf.qkv || !buf.attn || !buf.hidden || !buf.scratch) {
+    if (!wb.arena || !x) {
         rc = saa_set_error(SAA_ENOMEM, "swin_forward: out of memory for a %dx%d image", W, H);
         goto done;
     }
+    /* sgemm runs on each OpenMP thread separately: keep OpenBLAS's own pool out of it */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
 
-    /* PatchEmbed: conv ps x ps stride ps as one matmul over zero-padded patches (c, ky, kx order) */
-    {
-        float *cols = buf.xn;
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < T; t++) {
-            int py = (int)(t / w), px = (int)(t % w);
-            float *col = cols + t * (int64_t)patch_k;
-            for (int c = 0; c < Cin; c++)
-                for (int ky = 0; ky < ps; ky++) {
-                    int iy = py * ps + ky;
-                    for (int kx = 0; kx < ps; kx++) {
-                        int ix = px * ps + kx;
-                        *col++ = (iy < H && ix < W) ? img[((int64_t)c * H + iy) * W + ix] : 0.0f;
-                    }
-                }
-        }
-        linear(cols, T, (int64_t)patch_k, m->pe_w, m->pe_b, E, x, 0);
-        if (cfg->patch_norm) saa_layer_norm(x, T, E, m->pe_norm_w, m->pe_norm_b, cfg->ln_eps, x);
-    }
-
+    patch_embed(m, img, H, W, h, w, x, &wb);
     for (int s = 0; s < cfg->num_stages; s++) {
         const swin_stage *st = &m->stages[s];
         const int C = st->dim;
-        T = (int64_t)h * w;
-        for (int i = 0; i < st->depth; i++)
-            block_forward(m, st, &st->blocks[i], (i % 2) ? ws / 2 : 0, x, h, w, &buf);
-        if (st->out_norm_w) { /* norm{s}(x_out), then view(H, W, C).permute(2, 0, 1) */
-            int l = out->num_levels;
-            float *o = malloc(sizeof(float) * (size_t)T * C);
+        for (int i = 0; i < st->depth; i++) /* BasicLayer: odd blocks use shifted windows */
+            block_forward(m, st, &st->blocks[i], (i % 2) ? ws / 2 : 0, x, h, w, &wb);
+        if (st->out_norm_w) {
+            const int l = out->num_levels;
+            float *o = malloc(sizeof(float) * (size_t)h * w * C);
             if (!o) {
                 rc = saa_set_error(SAA_ENOMEM, "swin_forward: out of memory");
-                goto done;
+                break;
             }
-            saa_layer_norm(x, T, C, st->out_norm_w, st->out_norm_b, cfg->ln_eps, buf.xn);
-#pragma omp parallel for schedule(static)
-            for (int c = 0; c < C; c++)
-                for (int64_t t = 0; t < T; t++) o[(int64_t)c * T + t] = buf.xn[t * C + c];
+            output_norm(st, cfg->ln_eps, x, h, w, o, &wb);
             out->data[l] = o;
             out->C[l] = C;
             out->H[l] = h;
@@ -733,13 +799,13 @@ int swin_forward(swin_model *m, const float *img, int H, int W, swin_features *o
             out->num_levels = l + 1;
         }
         if (s < cfg->num_stages - 1) {
-            int h2 = (h + 1) / 2, w2 = (w + 1) / 2;
+            const int h2 = (h + 1) / 2, w2 = (w + 1) / 2;
             x2 = malloc(sizeof(float) * (size_t)h2 * w2 * 2 * C);
             if (!x2) {
                 rc = saa_set_error(SAA_ENOMEM, "swin_forward: out of memory");
-                goto done;
+                break;
             }
-            patch_merging(st, cfg->ln_eps, x, h, w, buf.xn, x2);
+            patch_merging(st, cfg->ln_eps, x, h, w, x2, &wb);
             free(x);
             x = x2;
             x2 = NULL;
@@ -747,15 +813,11 @@ int swin_forward(swin_model *m, const float *img, int H, int W, swin_features *o
             w = w2;
         }
     }
+    openblas_set_num_threads(blas_threads);
 
 done:
     free(x);
-    free(buf.xn);
-    free(buf.win);
-    free(buf.qkv);
-    free(buf.attn);
-    free(buf.hidden);
-    free(buf.scratch);
+    free(wb.arena);
     if (rc != SAA_OK) swin_features_free(out);
     return rc;
 }
