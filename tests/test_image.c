@@ -298,6 +298,73 @@ static void test_resize_refs(void)
     free(buf);
 }
 
+/* ---------- decoding vs cv2.imread (scripts/make-image-refs.py) ---------- */
+
+static uint64_t fnv1a64(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ull;
+    return h;
+}
+
+static void test_decode_refs(void)
+{
+    FILE *f = fopen(SAA_TEST_DATA "/image/refs.txt", "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    char where[16], rel[256], mode[16], line[512];
+    int total = 0, shared_skipped = 0, matched = 0;
+    int have_shared = test_exists(SAA_SHARED_DIR "/data/mtd-mini");
+    while (fgets(line, sizeof line, f)) {
+        int w, h, c;
+        unsigned long long want;
+        if (sscanf(line, "%15s %255s %15s %d %d %d %llx", where, rel, mode, &w, &h, &c, &want) != 7) continue;
+        total++;
+        char path[600];
+        if (!strcmp(where, "shared")) {
+            if (!have_shared) {
+                shared_skipped++;
+                continue;
+            }
+            snprintf(path, sizeof path, "%s/%s", SAA_SHARED_DIR, rel);
+        } else {
+            snprintf(path, sizeof path, "%s/image/%s", SAA_TEST_DATA, rel);
+        }
+        uint64_t got = 0;
+        int gw = -1, gh = -1, gc = -1, rc;
+        if (!strcmp(mode, "gray16")) {
+            uint16_t *v = NULL;
+            rc = saa_image_load_gray16(path, &gw, &gh, &v);
+            if (rc == SAA_OK) {
+                gc = 1;
+                uint8_t *le = malloc((size_t)gw * gh * 2);
+                for (size_t i = 0; i < (size_t)gw * gh; i++) le[2 * i] = (uint8_t)v[i], le[2 * i + 1] = (uint8_t)(v[i] >> 8);
+                got = fnv1a64(le, (size_t)gw * gh * 2);
+                free(le);
+            }
+            free(v);
+        } else {
+            saa_image im;
+            rc = !strcmp(mode, "rgb") ? saa_image_load(path, &im) : saa_image_load_gray(path, &im);
+            if (rc == SAA_OK) {
+                gw = im.w, gh = im.h, gc = im.c;
+                got = fnv1a64(im.data, (size_t)im.w * im.h * im.c);
+            }
+            saa_image_free(&im);
+        }
+        int ok = rc == SAA_OK && gw == w && gh == h && gc == c && got == want;
+        if (!ok)
+            fprintf(stderr, "%s (%s): rc %d %s, %dx%dx%d hash %016llx, cv2 gives %dx%dx%d hash %016llx\n", rel, mode,
+                    rc, rc ? saa_last_error() : "", gw, gh, gc, (unsigned long long)got, w, h, c, want);
+        CHECK(ok);
+        matched += ok;
+    }
+    fclose(f);
+    CHECK(total > 100);
+    printf("decode refs: %d of %d match cv2.imread%s\n", matched, total - shared_skipped,
+           shared_skipped ? " (mtd-mini absent: its entries not checked)" : "");
+}
+
 /* ---------- PNG round trips and corrupt files ---------- */
 
 static void test_png_roundtrip(void)
@@ -406,6 +473,28 @@ static void test_corrupt(void)
         expect_load_error(tmp_path("flip.png"), "corrupt png");
         free(png);
     }
+
+    unsigned char *jpg = read_bytes(SAA_TEST_DATA "/image/progressive.jpg", &n);
+    CHECK(jpg != NULL && n > 200);
+    if (jpg) {
+        write_bytes(tmp_path("trunc.jpg"), jpg, n / 2);
+        expect_load_error(tmp_path("trunc.jpg"), "truncated progressive jpeg");
+        write_bytes(tmp_path("trunc3.jpg"), jpg, 3); /* signature only */
+        expect_load_error(tmp_path("trunc3.jpg"), "jpeg signature only");
+        free(jpg);
+    }
+    jpg = read_bytes(SAA_TEST_DATA "/image/color420.jpg", &n);
+    CHECK(jpg != NULL && n > 200);
+    if (jpg) {
+        write_bytes(tmp_path("trunc2.jpg"), jpg, n - 100); /* inside the entropy-coded scan */
+        expect_load_error(tmp_path("trunc2.jpg"), "truncated baseline jpeg");
+        unsigned char garbage_jpg[64];
+        memcpy(garbage_jpg, jpg, 4);
+        for (int i = 4; i < 64; i++) garbage_jpg[i] = (unsigned char)(i * 37);
+        write_bytes(tmp_path("garbage.jpg"), garbage_jpg, sizeof garbage_jpg);
+        expect_load_error(tmp_path("garbage.jpg"), "garbage after SOI");
+        free(jpg);
+    }
 }
 
 int main(void)
@@ -417,6 +506,7 @@ int main(void)
     }
     test_pil_brute();
     test_resize_refs();
+    test_decode_refs();
     test_png_roundtrip();
     test_corrupt();
     int had_golden = test_golden_sam();
