@@ -113,6 +113,10 @@ static void test_normalize(void)
     NORM("\xce\xa3\xce\x91", "\xcf\x83\xce\xb1.");                                          /* ΣΑ: not final */
     NORM("\xce\x91\xce\xa3'", "\xce\xb1\xcf\x82'.");     /* final: the apostrophe is case-ignorable */
     NORM("\xce\x91\xce\xa3'\xce\x91", "\xce\xb1\xcf\x83'\xce\xb1."); /* ... but a letter follows it */
+    NORM("\xe2\x85\xb0\xce\xa3\xc2\xaa", "\xe2\x85\xb0\xcf\x83\xc2\xaa.");  /* ⅰΣª: ª (Other_Lowercase) is cased */
+    NORM("A\xce\xa3\xca\xb0", "a\xcf\x82\xca\xb0.");                    /* ʰ is cased AND case-ignorable */
+    NORM("\xca\xb0\xce\xa3", "\xca\xb0\xcf\x83.");
+    NORM("A\xce\xa3\xf0\x9f\x84\xb0", "a\xcf\x83\xf0\x9f\x84\xb0.");  /* U+1F130 (Other_Uppercase) */
     NORM("\xc4\xb0Z", "i\xcc\x87z.");
     NORM("\xe1\xba\x9e", "\xc3\x9f.");
     NORM("A\0B", "a\0b."); /* U+0000 is kept by the normalisation (the tokenizer deletes it) */

@@ -83,13 +83,26 @@ static int py_isspace(int32_t c)
            category(c) == UTF8PROC_CATEGORY_ZS;
 }
 
-/* Unicode "Cased" (Lowercase | Uppercase | Lt) as used by Python's final-sigma rule. Other_Lowercase /
- * Other_Uppercase are approximated by "has a case mapping" (roman numerals, circled letters). */
+/* Unicode "Cased" (Lowercase | Uppercase | Lt) as used by Python's final-sigma rule: categories Lu, Ll,
+ * Lt, letters with a case mapping (covers the roman numerals and circled letters of Other_Uppercase /
+ * Other_Lowercase), and the remaining Other_Lowercase / Other_Uppercase code points, which utf8proc does
+ * not expose (PropList.txt, Unicode 14). */
 static int py_cased(int32_t c)
 {
     int cat = category(c);
     if (cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT) return 1;
-    return utf8proc_tolower(c) != c || utf8proc_toupper(c) != c;
+    if (utf8proc_tolower(c) != c || utf8proc_toupper(c) != c) return 1;
+    static const int32_t other_cased[][2] = {
+        {0x00AA, 0x00AA}, {0x00BA, 0x00BA}, {0x02B0, 0x02B8}, {0x02C0, 0x02C1}, {0x02E0, 0x02E4},
+        {0x0345, 0x0345}, {0x037A, 0x037A}, {0x10FC, 0x10FC}, {0x1D2C, 0x1D6A}, {0x1D78, 0x1D78},
+        {0x1D9B, 0x1DBF}, {0x2071, 0x2071}, {0x207F, 0x207F}, {0x2090, 0x209C}, {0x2170, 0x217F},
+        {0x24D0, 0x24E9}, {0x2C7C, 0x2C7D}, {0xA69C, 0xA69D}, {0xA770, 0xA770}, {0xA7F8, 0xA7F9},
+        {0xAB5C, 0xAB5F}, {0x10780, 0x10780}, {0x10783, 0x10785}, {0x10787, 0x107B0}, {0x107B2, 0x107BA},
+        /* Other_Uppercase without a case mapping: squared / negative circled / negative squared capitals */
+        {0x1F130, 0x1F149}, {0x1F150, 0x1F169}, {0x1F170, 0x1F189}};
+    for (size_t i = 0; i < sizeof other_cased / sizeof other_cased[0]; i++)
+        if (c >= other_cased[i][0] && c <= other_cased[i][1]) return 1;
+    return 0;
 }
 
 /* Unicode "Case_Ignorable": Mn, Me, Cf, Lm, Sk, or Word_Break MidLetter / MidNumLet / Single_Quote
