@@ -1,0 +1,286 @@
+/* SAM: presets against build_sam.py, preset detection from shapes, binding errors that name the
+ * tensor and its expected shape, and an encoder block (windowed with padding, and global) against a
+ * brute-force double-precision transcription of image_encoder.py on a random model of another size. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "models/sam_internal.h"
+#include "saa/sam.h"
+#include "test.h"
+
+static void test_presets(void)
+{
+    saa_sam_config c;
+    CHECK(saa_sam_config_preset("vit_b", &c) == SAA_OK);
+    CHECK(c.embed_dim == 768 && c.depth == 12 && c.num_heads == 12 && c.mlp_dim == 3072);
+    CHECK(c.n_global == 4 && c.global_attn_indexes[0] == 2 && c.global_attn_indexes[3] == 11);
+    CHECK(saa_sam_config_preset("vit_l", &c) == SAA_OK);
+    CHECK(c.embed_dim == 1024 && c.depth == 24 && c.num_heads == 16 && c.global_attn_indexes[1] == 11);
+    CHECK(saa_sam_config_preset("vit_h", &c) == SAA_OK);
+    CHECK(c.embed_dim == 1280 && c.depth == 32 && c.num_heads == 16 && c.global_attn_indexes[2] == 23);
+    CHECK(c.img_size == 1024 && c.window_size == 14 && c.out_chans == 256 && c.prompt_dim == 256);
+    CHECK(c.emb_h == 64 && c.dec_heads == 8 && c.dec_mlp_dim == 2048 && c.iou_head_hidden == 256);
+    CHECK(c.block_eps == 1e-6f && c.dec_eps == 1e-5f && c.pixel_std[2] == 57.375f);
+    CHECK(saa_sam_config_preset("vit_x", &c) == SAA_EINVAL);
+}
+
+static saa_tensor *zeros(int ndim, const int64_t *shape) { return saa_tensor_new(SAA_F32, ndim, shape); }
+
+static void test_detect(void)
+{
+    saa_weights *w = saa_weights_alloc("fake.pth");
+    saa_weights_add(w, "image_encoder.patch_embed.proj.weight", zeros(4, (int64_t[]){768, 3, 16, 16}));
+    char name[96];
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof name, "image_encoder.blocks.%d.norm1.weight", i);
+        saa_weights_add(w, name, zeros(1, (int64_t[]){768}));
+    }
+    saa_sam_config c;
+    CHECK(saa_sam_config_from_weights(w, &c) == SAA_OK);
+    CHECK(c.embed_dim == 768 && c.depth == 12 && c.num_heads == 12 && c.global_attn_indexes[0] == 2);
+    saa_weights_add(w, "image_encoder.blocks.12.norm1.weight", zeros(1, (int64_t[]){768}));
+    CHECK(saa_sam_config_from_weights(w, &c) == SAA_EFORMAT);
+    CHECK(strstr(saa_last_error(), "embed_dim 768 and 13 blocks matches no preset") != NULL);
+    saa_weights_close(w);
+}
+
+/* A small config unlike sam_tiny: 7x7 token grid, window 3 (padded to 9), 2 heads of 8. */
+static saa_sam_config small_config(void)
+{
+    saa_sam_config c;
+    saa_sam_config_preset("vit_b", &c);
+    c.img_size = 112;
+    c.embed_dim = 16;
+    c.depth = 2;
+    c.num_heads = 2;
+    c.mlp_dim = 32;
+    c.out_chans = c.prompt_dim = 16;
+    c.window_size = 3;
+    c.n_global = 1;
+    c.global_attn_indexes[0] = 1;
+    c.emb_h = c.emb_w = 7;
+    c.input_h = c.input_w = 112;
+    c.dec_heads = 2;
+    c.dec_mlp_dim = 32;
+    c.iou_head_hidden = 16;
+    return c;
+}
+
+static void test_binding_errors(void)
+{
+    saa_sam_config c = small_config();
+    saa_weights *src;
+    CHECK(saa_sam_random_weights(&c, 7, 0.5f, &src) == SAA_OK);
+    if (!src) return;
+    saa_weights *w = saa_weights_alloc("broken.pth");
+    for (int i = 0; i < saa_weights_count(src); i++) {
+        const char *name = saa_weights_name(src, i);
+        if (!strcmp(name, "mask_decoder.iou_token.weight")) continue;
+        if (!strcmp(name, "image_encoder.blocks.1.attn.qkv.weight")) {
+            saa_weights_add(w, name, zeros(2, (int64_t[]){47, 16}));
+            continue;
+        }
+        saa_weights_add(w, name, saa_tensor_copy(saa_weights_at(src, i)));
+    }
+    saa_sam *m = NULL;
+    CHECK(saa_sam_from_weights(w, 1, &c, &m) == SAA_ESHAPE && m == NULL);
+    const char *e = saa_last_error();
+    CHECK(strstr(e, "missing mask_decoder.iou_token.weight (expected shape [1, 16])") != NULL);
+    CHECK(strstr(e, "image_encoder.blocks.1.attn.qkv.weight has shape [47, 16], expected [48, 16]") != NULL);
+    if (!strstr(e, "iou_token")) fprintf(stderr, "error was: %s\n", e);
+    /* the complete map binds */
+    CHECK(saa_sam_from_weights(src, 1, &c, &m) == SAA_OK && m != NULL);
+    saa_sam_free(m);
+
+    /* a real checkpoint of a non-preset size needs its JSON config */
+    const char *tiny = SAA_SHARED_DIR "/golden/sam_tiny/weights.pth";
+    if (test_exists(tiny)) {
+        CHECK(saa_sam_load(tiny, NULL, &m) == SAA_EFORMAT && m == NULL);
+        CHECK(strstr(saa_last_error(), "embed_dim 32 and 4 blocks matches no preset") != NULL);
+    }
+}
+
+/* ---------- brute force: image_encoder.py Block.forward in double ---------- */
+
+static const float *W(saa_weights *w, const char *fmt, int i)
+{
+    char name[128];
+    snprintf(name, sizeof name, fmt, i);
+    const saa_tensor *t = saa_weights_find_f32(w, name);
+    return t ? t->data : NULL;
+}
+
+static void ln(const double *x, int n, int C, const float *g, const float *b, double eps, double *y)
+{
+    for (int r = 0; r < n; r++) {
+        double mu = 0, var = 0;
+        for (int c = 0; c < C; c++) mu += x[r * C + c];
+        mu /= C;
+        for (int c = 0; c < C; c++) var += (x[r * C + c] - mu) * (x[r * C + c] - mu);
+        var /= C;
+        for (int c = 0; c < C; c++) y[r * C + c] = (x[r * C + c] - mu) / sqrt(var + eps) * g[c] + b[c];
+    }
+}
+
+static void ref_block(saa_weights *w, const saa_sam_config *c, int blk, int window, const float *xin, double *out,
+                      double *attn_out)
+{
+    int G = c->img_size / c->patch_size, C = c->embed_dim, H = c->num_heads, hd = C / H, T = G * G;
+    int S = window ? window : G, nw = (G + S - 1) / S, Gp = nw * S;
+    const float *qkv_w = W(w, "image_encoder.blocks.%d.attn.qkv.weight", blk), *qkv_b = W(w, "image_encoder.blocks.%d.attn.qkv.bias", blk);
+    const float *pw = W(w, "image_encoder.blocks.%d.attn.proj.weight", blk), *pb = W(w, "image_encoder.blocks.%d.attn.proj.bias", blk);
+    const float *rh = W(w, "image_encoder.blocks.%d.attn.rel_pos_h", blk), *rw = W(w, "image_encoder.blocks.%d.attn.rel_pos_w", blk);
+    double *x = malloc(sizeof(double) * T * C), *xn = malloc(sizeof(double) * T * C);
+    double *xp = calloc((size_t)Gp * Gp * C, sizeof(double)), *qkv = malloc(sizeof(double) * Gp * Gp * 3 * C);
+    double *o = calloc((size_t)Gp * Gp * C, sizeof(double)), *p = malloc(sizeof(double) * S * S);
+    for (int i = 0; i < T * C; i++) x[i] = xin[i];
+    ln(x, T, C, W(w, "image_encoder.blocks.%d.norm1.weight", blk), W(w, "image_encoder.blocks.%d.norm1.bias", blk),
+       c->block_eps, xn);
+    for (int y = 0; y < G; y++)
+        for (int xx = 0; xx < G; xx++) memcpy(xp + ((size_t)y * Gp + xx) * C, xn + ((size_t)y * G + xx) * C, sizeof(double) * C);
+    for (int t = 0; t < Gp * Gp; t++)
+        for (int j = 0; j < 3 * C; j++) {
+            double s = qkv_b[j];
+            for (int k = 0; k < C; k++) s += qkv_w[j * C + k] * xp[t * C + k];
+            qkv[(size_t)t * 3 * C + j] = s;
+        }
+    double scale = 1.0 / sqrt((double)hd);
+    for (int wy = 0; wy < nw; wy++)
+        for (int wx = 0; wx < nw; wx++)
+            for (int h = 0; h < H; h++)
+                for (int qy = 0; qy < S; qy++)
+                    for (int qx = 0; qx < S; qx++) {
+                        const double *q = qkv + ((size_t)(wy * S + qy) * Gp + wx * S + qx) * 3 * C + h * hd;
+                        double mx = -1e300, sum = 0;
+                        for (int ky = 0; ky < S; ky++)
+                            for (int kx = 0; kx < S; kx++) {
+                                const double *k = qkv + ((size_t)(wy * S + ky) * Gp + wx * S + kx) * 3 * C + C + h * hd;
+                                double s = 0;
+                                for (int d = 0; d < hd; d++)
+                                    s += q[d] * scale * k[d] + q[d] * rh[(qy - ky + S - 1) * hd + d] +
+                                         q[d] * rw[(qx - kx + S - 1) * hd + d];
+                                p[ky * S + kx] = s;
+                                if (s > mx) mx = s;
+                            }
+                        for (int j = 0; j < S * S; j++) sum += (p[j] = exp(p[j] - mx));
+                        double *dst = o + ((size_t)(wy * S + qy) * Gp + wx * S + qx) * C + h * hd;
+                        for (int j = 0; j < S * S; j++) {
+                            const double *v = qkv + ((size_t)(wy * S + j / S) * Gp + wx * S + j % S) * 3 * C + 2 * C + h * hd;
+                            for (int d = 0; d < hd; d++) dst[d] += p[j] / sum * v[d];
+                        }
+                    }
+    for (int y = 0; y < G; y++)
+        for (int xx = 0; xx < G; xx++)
+            for (int j = 0; j < C; j++) {
+                double s = pb[j];
+                for (int k = 0; k < C; k++) s += pw[j * C + k] * o[((size_t)y * Gp + xx) * C + k];
+                attn_out[(y * G + xx) * C + j] = s;
+                x[(y * G + xx) * C + j] += s;
+            }
+    ln(x, T, C, W(w, "image_encoder.blocks.%d.norm2.weight", blk), W(w, "image_encoder.blocks.%d.norm2.bias", blk),
+       c->block_eps, xn);
+    const float *l1 = W(w, "image_encoder.blocks.%d.mlp.lin1.weight", blk), *b1 = W(w, "image_encoder.blocks.%d.mlp.lin1.bias", blk);
+    const float *l2 = W(w, "image_encoder.blocks.%d.mlp.lin2.weight", blk), *b2 = W(w, "image_encoder.blocks.%d.mlp.lin2.bias", blk);
+    double *hdn = malloc(sizeof(double) * c->mlp_dim);
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < c->mlp_dim; j++) {
+            double s = b1[j];
+            for (int k = 0; k < C; k++) s += l1[j * C + k] * xn[t * C + k];
+            hdn[j] = 0.5 * s * (1 + erf(s / sqrt(2.0)));
+        }
+        for (int j = 0; j < C; j++) {
+            double s = b2[j];
+            for (int k = 0; k < c->mlp_dim; k++) s += l2[j * c->mlp_dim + k] * hdn[k];
+            out[t * C + j] = x[t * C + j] + s;
+        }
+    }
+    free(x), free(xn), free(xp), free(qkv), free(o), free(p), free(hdn);
+}
+
+static void test_block_bruteforce(void)
+{
+    saa_sam_config c = small_config();
+    saa_weights *w;
+    CHECK(saa_sam_random_weights(&c, 11, 0.4f, &w) == SAA_OK);
+    saa_sam *m = NULL;
+    CHECK(saa_sam_from_weights(w, 0, &c, &m) == SAA_OK);
+    if (!m) return;
+    int G = 7, C = 16, T = G * G;
+    float *x = malloc(sizeof(float) * T * C), *attn = malloc(sizeof(float) * T * C);
+    double *ref = malloc(sizeof(double) * T * C), *ref_attn = malloc(sizeof(double) * T * C);
+    uint64_t s = 3;
+    sam_encoder_ws *ws = sam_encoder_ws_new(m);
+    for (int blk = 0; blk < 2; blk++) {
+        for (int i = 0; i < T * C; i++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            x[i] = (float)((double)(s >> 40) / (double)(1ull << 24) * 4.0 - 2.0);
+        }
+        ref_block(w, &c, blk, blk == 0 ? 3 : 0, x, ref, ref_attn);
+        CHECK(sam_encoder_block(m, ws, blk, x, attn) == SAA_OK);
+        double e_out = 0, e_attn = 0;
+        for (int i = 0; i < T * C; i++) {
+            e_out = fmax(e_out, fabs(x[i] - ref[i]));
+            e_attn = fmax(e_attn, fabs(attn[i] - ref_attn[i]));
+        }
+        printf("block %d (%s): max |attn - ref| %.3g, max |out - ref| %.3g\n", blk, blk == 0 ? "window 3, 7->9" : "global",
+               e_attn, e_out);
+        CHECK(e_attn < 2e-5);
+        CHECK(e_out < 2e-5);
+    }
+    sam_encoder_ws_free(ws);
+    free(x), free(attn), free(ref), free(ref_attn);
+    saa_sam_free(m);
+    saa_weights_close(w);
+}
+
+/* The predictor on a random model: batched boxes give the same logits as one call per box, the
+ * output shapes follow the original image, and masks are logits > 0. */
+static void test_predictor(void)
+{
+    saa_sam_config c = small_config();
+    saa_sam *m = NULL;
+    saa_weights *w;
+    CHECK(saa_sam_random_weights(&c, 5, 0.3f, &w) == SAA_OK);
+    CHECK(saa_sam_from_weights(w, 1, &c, &m) == SAA_OK);
+    if (!m) return;
+    saa_image img = {45, 30, 3, malloc(45 * 30 * 3)};
+    for (int i = 0; i < 45 * 30 * 3; i++) img.data[i] = (uint8_t)(i * 37 % 251);
+    CHECK(saa_sam_set_image(m, &img) == SAA_OK);
+    float boxes[8] = {2, 3, 20, 25, 10.5f, 0, 44, 29};
+    saa_sam_prompt p = {2, 0, NULL, NULL, boxes, 0, SAA_SAM_COORDS_F32};
+    saa_sam_masks all, one;
+    CHECK(saa_sam_predict(m, &p, &all) == SAA_OK);
+    CHECK(all.batch == 2 && all.n_masks == 1 && all.h == 30 && all.w == 45 && all.low_h == 28);
+    p.batch = 1;
+    p.boxes = boxes + 4;
+    CHECK(saa_sam_predict(m, &p, &one) == SAA_OK);
+    int same = 1, thr = 1;
+    for (int i = 0; i < 28 * 28; i++) same &= one.low_res_logits[i] == all.low_res_logits[28 * 28 + i];
+    for (int i = 0; i < 30 * 45; i++) thr &= one.masks[i] == (one.logits[i] > 0.0f);
+    CHECK(same && thr && one.iou[0] == all.iou[1]);
+    saa_sam_masks_free(&one);
+    saa_sam_masks_free(&all);
+    /* points without a box, multimask */
+    float pts[4] = {5, 5, 30, 20};
+    int labels[2] = {1, 0};
+    saa_sam_prompt q = {1, 2, pts, labels, NULL, 1, SAA_SAM_COORDS_F64};
+    CHECK(saa_sam_predict(m, &q, &all) == SAA_OK);
+    CHECK(all.n_masks == 3 && all.masks != NULL);
+    saa_sam_masks_free(&all);
+    free(img.data);
+    saa_sam_free(m);
+}
+
+int main(void)
+{
+    saa_threads_init();
+    test_presets();
+    test_detect();
+    test_binding_errors();
+    test_block_bruteforce();
+    test_predictor();
+    TEST_MAIN_END();
+}
