@@ -117,6 +117,13 @@ def make_files():
     Image.fromarray(big, "RGB").save(add("progressive.jpg"), quality=85, progressive=True)
     Image.fromarray(big[..., 1], "L").save(add("gray.jpg"), quality=90)
     Image.fromarray(big[:, :45], "RGB").save(add("odd422.jpg"), quality=80, subsampling=1)
+    small = np.zeros((9, 14, 3), np.uint8)
+    small[:3, :5] = 255
+    small[..., 1] = np.arange(14) * 18
+    for o in range(1, 9):  # EXIF orientation: cv2.imread re-orients, PIL does not
+        exif = Image.Exif()
+        exif[0x0112] = o
+        Image.fromarray(small, "RGB").save(add(f"exif{o}.jpg"), quality=95, exif=exif.tobytes())
     return files
 
 

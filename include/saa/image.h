@@ -19,8 +19,8 @@ typedef struct {
  * order: alpha is dropped (not composited), 16-bit samples become v >> 8. For 8-bit files and for
  * 16-bit RGB/RGBA/gray+alpha this equals PIL's Image.open(path).convert("RGB") too; the one difference
  * is 16-bit GRAY PNGs, which PIL opens as mode "I" and clamps to 255 instead of shifting.
- * JPEG: libjpeg defaults (islow DCT, fancy upsampling); CMYK JPEGs are refused; EXIF orientation is
- * not applied (cv2.imread would rotate such files). Returns SAA_OK or an error naming the file. */
+ * JPEG: libjpeg defaults (islow DCT, fancy upsampling); CMYK JPEGs are refused; the EXIF orientation
+ * tag is applied as cv2.imread applies it (PIL would not). Returns SAA_OK or an error naming the file. */
 int saa_image_load(const char *path, saa_image *out);
 /* Loads as single-channel 8-bit, exactly as cv2.imread(path, IMREAD_GRAYSCALE) (how SAA+ reads
  * ground-truth masks): gray PNGs as stored (16-bit: v >> 8); colour PNGs through libpng's

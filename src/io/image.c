@@ -5,7 +5,8 @@
  * PngDecoder::readData (strip_16, strip_alpha, palette_to_rgb, expand_gray_1_2_4_to_8, gray_to_rgb or
  * rgb_to_gray(0.299, 0.587)) and the same libjpeg output colour spaces as JpegDecoder::readData
  * (JCS_RGB, or JCS_GRAYSCALE = the Y channel for IMREAD_GRAYSCALE), default decompression settings
- * (islow DCT, fancy upsampling). We hand out RGB where cv2 hands out BGR.
+ * (islow DCT, fancy upsampling), and the EXIF orientation of JPEGs applied as cv2.imread does.
+ * We hand out RGB where cv2 hands out BGR.
  *
  * Errors (missing, empty, truncated, corrupt files) come back as one line naming the file; libpng and
  * libjpeg errors are caught with setjmp/longjmp and every allocation is released. */
@@ -150,6 +151,54 @@ static void jpeg_on_message(j_common_ptr cinfo, int level)
     if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_on_error(cinfo);
 }
 
+/* EXIF orientation (tag 0x0112 of IFD0 in the APP1 "Exif" segment), 1..8, or 1 if absent/unreadable. */
+static int exif_orientation(const unsigned char *d, size_t n)
+{
+    if (n < 14 || memcmp(d, "Exif\0\0", 6) != 0) return 1;
+    d += 6, n -= 6; /* TIFF header */
+    int le = d[0] == 'I' && d[1] == 'I';
+    if (!le && !(d[0] == 'M' && d[1] == 'M')) return 1;
+#define RD16(p) (le ? (unsigned)((p)[0] | (p)[1] << 8) : (unsigned)((p)[0] << 8 | (p)[1]))
+#define RD32(p) (le ? ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8 | (uint32_t)(p)[2] << 16 | (uint32_t)(p)[3] << 24) \
+                    : ((uint32_t)(p)[0] << 24 | (uint32_t)(p)[1] << 16 | (uint32_t)(p)[2] << 8 | (uint32_t)(p)[3]))
+    uint32_t ifd = RD32(d + 4);
+    if (ifd > n - 2) return 1;
+    unsigned count = RD16(d + ifd);
+    for (unsigned i = 0; i < count; i++) {
+        size_t e = ifd + 2 + (size_t)i * 12;
+        if (e + 12 > n) break;
+        if (RD16(d + e) == 0x0112 && RD16(d + e + 2) == 3) {
+            unsigned v = RD16(d + e + 8);
+            return v >= 1 && v <= 8 ? (int)v : 1;
+        }
+    }
+    return 1;
+#undef RD16
+#undef RD32
+}
+
+/* mirrors OpenCV loadsave.cpp: ExifTransform (applied by cv2.imread unless IMREAD_IGNORE_ORIENTATION).
+ * Returns the re-oriented buffer (w/h swapped for 5..8) or NULL on allocation failure. */
+static unsigned char *apply_orientation(unsigned char *src, size_t *w, size_t *h, size_t c, int orientation)
+{
+    size_t W = *w, H = *h;
+    int transpose = orientation >= 5;
+    size_t ow = transpose ? H : W, oh = transpose ? W : H;
+    /* after the optional transpose: flip x for 2, 3, 6, 7; flip y for 3, 4, 7, 8 */
+    int flip_x = orientation == 2 || orientation == 3 || orientation == 6 || orientation == 7;
+    int flip_y = orientation == 3 || orientation == 4 || orientation == 7 || orientation == 8;
+    unsigned char *dst = malloc(ow * oh * c);
+    if (!dst) return NULL;
+    for (size_t y = 0; y < oh; y++)
+        for (size_t x = 0; x < ow; x++) {
+            size_t tx = flip_x ? ow - 1 - x : x, ty = flip_y ? oh - 1 - y : y;
+            size_t sx = transpose ? ty : tx, sy = transpose ? tx : ty;
+            memcpy(dst + (y * ow + x) * c, src + (sy * W + sx) * c, c);
+        }
+    *w = ow, *h = oh;
+    return dst;
+}
+
 static int jpeg_load(FILE *fp, const char *path, load_mode mode, int *w_out, int *h_out, int *c_out,
                      void **pixels)
 {
@@ -166,7 +215,11 @@ static int jpeg_load(FILE *fp, const char *path, load_mode mode, int *w_out, int
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, fp);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);
+    int orientation = 1;
+    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && (orientation = exif_orientation(m->data, m->data_length)) != 1) break;
     if (cinfo.num_components == 4) {
         jpeg_destroy_decompress(&cinfo);
         return saa_set_error(SAA_EUNSUPPORTED, "%s: CMYK/YCCK JPEG is not supported (convert it to RGB)", path);
@@ -191,6 +244,13 @@ static int jpeg_load(FILE *fp, const char *path, load_mode mode, int *w_out, int
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
+
+    if (orientation != 1) {
+        unsigned char *turned = apply_orientation(data, &w, &h, (size_t)c, orientation);
+        free(data);
+        if (!turned) return saa_set_error(SAA_ENOMEM, "%s: out of memory", path);
+        data = turned;
+    }
 
     if (mode == LOAD_GRAY16) {
         uint16_t *wide = malloc(w * h * sizeof *wide);
