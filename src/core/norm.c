@@ -10,8 +10,10 @@
 static void moments(const float *x, int64_t n, float *mean_out, float *var_out)
 {
     double s = 0.0;
+#pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += x[i];
     double mean = s / (double)n, v = 0.0;
+#pragma omp simd reduction(+ : v)
     for (int64_t i = 0; i < n; i++) {
         double d = x[i] - mean;
         v += d * d;
