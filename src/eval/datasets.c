@@ -122,7 +122,7 @@ static int list_dir(const char *dir, int want_dirs, strlist *out)
         strlist_free(out);
         return rc;
     }
-    qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
     return SAA_OK;
 }
 
@@ -655,7 +655,7 @@ int saa_dataset_categories(saa_dataset_kind kind, const char *root, char ***name
             if (!seen) rc = strlist_push(&out, strdup(fl[c.object]));
         }
         if (f) fclose(f);
-        if (rc == SAA_OK) qsort(out.v, (size_t)out.n, sizeof *out.v, cmp_str);
+        if (rc == SAA_OK && out.n > 1) qsort(out.v, (size_t)out.n, sizeof *out.v, cmp_str);
     } else if (kind == SAA_DS_KSDD2) {
         rc = strlist_push(&out, strdup("ksdd2"));
     } else if (kind == SAA_DS_MTD) {
