@@ -78,6 +78,41 @@ int saa_topk_ascending(const double *scores, int n, int k, int *indices);
 void saa_fuse_masks(const uint8_t *masks, int64_t pixels, const int *selected, int n_selected,
                     const double *scores, int fix_fusion, double *map);
 
+/* ---------- results ---------- */
+
+/* One detected region (a box that passed the detector's score threshold), kept or not. */
+typedef struct {
+    int pass;             /* 0 = object pass, 1 = defect pass */
+    int prompt;           /* index of the caption within its pass */
+    float box[4];         /* pixel x0, y0, x1, y1 as given to SAM */
+    char phrase[160];     /* detector phrase with its score suffix, as the official code builds it */
+    double score;         /* detector box score (max token probability) */
+    double rescored;      /* defect regions: score after the saliency prompt; object regions: score */
+    int64_t mask_area;    /* pixels of its SAM mask (0 if dropped before SAM) */
+    const char *status;   /* "fused" (top-k), "not-top-k", "object", "dropped-area", "dropped-phrase" */
+} saa_region;
+
+typedef struct {
+    int width, height; /* original image size */
+    int out_size;      /* side of map */
+    double *map;       /* anomaly map, out_size x out_size (the official output) */
+    double *map_full;  /* anomaly map at the original resolution (before the official final resize) */
+    double *saliency;  /* saliency map at the original resolution */
+    int n_regions;
+    saa_region *regions;
+    double seconds[6]; /* detector, sam-encoder, sam-decoder, saliency, fusion, total */
+} saa_result;
+
+void saa_result_free(saa_result *r);
+/* Maps are written as 16-bit PNG with value = round(min(map / SAA_MAP_PNG_SCALE, 1) * 65535): e^3 is the largest
+ * value the pipeline can produce (detector score <= 1 times exp(3 * saliency <= 1)). */
+#define SAA_MAP_PNG_SCALE 20.085536923187668
+/* Writes STEM_map.png (16-bit), STEM_map.npy (float32, original resolution), STEM_mask.png (map > threshold),
+ * STEM_overlay.png and STEM.json into outdir. Files are written under temporary names and renamed at the
+ * end, so a failure leaves no partial output. rgb: the input image (for the overlay). */
+int saa_write_outputs(const char *outdir, const char *stem, const uint8_t *rgb, const saa_result *r,
+                      double threshold, const char *image_path);
+
 #ifdef __cplusplus
 }
 #endif
