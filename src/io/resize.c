@@ -98,6 +98,38 @@ static void pil_pass(const uint8_t *src, long lines, long in_line, long in_step,
     }
 }
 
+/* Vertical pass, one output row at a time so that every read is a contiguous source row (the
+ * integer sums are the same as Resample.c's column loops). */
+static int pil_vertical(const uint8_t *src, long row_len, uint8_t *dst, int oh, const int *bounds, const int32_t *kk,
+                        int ksize)
+{
+    int failed = 0;
+#pragma omp parallel if ((long)oh * row_len > 65536)
+    {
+        int32_t *acc = malloc((size_t)row_len * sizeof *acc);
+        if (!acc) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (int y = 0; y < oh; y++) {
+            if (!acc) continue;
+            const int32_t *k = kk + (size_t)y * ksize;
+            int ymin = bounds[2 * y], yn = bounds[2 * y + 1];
+            for (long x = 0; x < row_len; x++) acc[x] = 1 << (PIL_PRECISION_BITS - 1);
+            for (int j = 0; j < yn; j++) {
+                const uint8_t *row = src + (long)(ymin + j) * row_len;
+                int32_t kj = k[j];
+                for (long x = 0; x < row_len; x++) acc[x] += (int32_t)row[x] * kj;
+            }
+            uint8_t *out = dst + (long)y * row_len;
+            for (long x = 0; x < row_len; x++) out[x] = pil_clip8(acc[x]);
+        }
+        free(acc);
+    }
+    return failed ? SAA_ENOMEM : SAA_OK;
+}
+
 int saa_resize_pil_bilinear_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh)
 {
     if (w <= 0 || h <= 0 || ow <= 0 || oh <= 0 || c <= 0)
@@ -124,10 +156,7 @@ int saa_resize_pil_bilinear_u8(const uint8_t *src, int w, int h, int c, uint8_t 
         pil_pass(src, h, (long)w * c, c, hdst, (long)ow * c, c, c, ow, bh, kh, ksh);
         vsrc = hdst;
     }
-    if (need_v) {
-        /* columns are the lines: one line per (x, channel) handled as c-channel samples */
-        pil_pass(vsrc, ow, c, (long)ow * c, dst, c, (long)ow * c, c, oh, bv, kv, ksv);
-    }
+    if (need_v && pil_vertical(vsrc, (long)ow * c, dst, oh, bv, kv, ksv) != SAA_OK) goto out;
     rc = SAA_OK;
 out:
     free(tmp), free(bh), free(bv), free(kh), free(kv);
