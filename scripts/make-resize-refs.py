@@ -13,11 +13,15 @@ Inputs are not stored: they are regenerated from a 32-bit LCG (the test has the 
                   or  float32(state) / 2^32          ("unit", [0, 1], like saliency/anomaly maps)
     (uint32/int32 -> float32 rounds to nearest even, so samples use the full 24-bit mantissa and the
     summation order of every kernel matters)
+    float64 sample = (float64(int32(s1)) + float64(s2) / 2^32) / 2^28   ("wide", two draws s1, s2)
+                  or (float64(s1) + float64(s2) / 2^32) / 2^32         ("unit")
+    int32 sample   = int32(state)   (INTER_NEAREST only: SAA+ resizes int32 object masks)
 File layout (little endian):
     "SAARSZ01", u32 case count, then per case:
-    u8 lib (0 = PIL bilinear, 1 = cv2), u8 dtype (0 = uint8, 1 = float32), u8 interp (cv2 code),
+    u8 lib (0 = PIL bilinear, 1 = cv2), u8 dtype (0 = uint8, 1 = float32, 2 = float64, 3 = int32),
+    u8 interp (cv2 code),
     u8 value range (0 = wide, 1 = unit; float only), u16 w, h, c, ow, oh, u32 seed,
-    then oh*ow*c output samples (uint8 or float32).
+    then oh*ow*c output samples (uint8, float32, float64 or int32).
 """
 import struct
 import sys
@@ -38,6 +42,14 @@ def lcg_stream(seed, n):
 
 def make_input(seed, w, h, c, dtype, vrange):
     st = lcg_stream(seed, w * h * c)
+    if dtype == 2:
+        st2 = lcg_stream(seed, 2 * w * h * c)
+        hi, lo = st2[0::2], st2[1::2]
+        top = hi.view(np.int32).astype(np.float64) if vrange == 0 else hi.astype(np.float64)
+        a = (top + lo.astype(np.float64) / 2.0**32) / (2.0**28 if vrange == 0 else 2.0**32)
+        return a.reshape(h, w, c)
+    if dtype == 3:
+        return st.view(np.int32).reshape(h, w, c)
     if dtype == 0:
         a = (st >> 24).astype(np.uint8)
     elif vrange == 0:
@@ -81,12 +93,23 @@ def main():
                     img = make_input(seed, w, h, c, 1, vrange)
                     r = cv2.resize(img, (ow, oh), interpolation=interp).reshape(oh, ow, c)
                     cases.append((1, 1, interp, vrange, w, h, c, ow, oh, seed, r))
+    for (w, h), (ow, oh) in SIZES:  # float64 maps and int32 masks, single channel
+        for interp in INTERPS:
+            for vrange in ((0, 1) if ow * oh <= 200 else (1,)):
+                seed += 1
+                img = make_input(seed, w, h, 1, 2, vrange)
+                r = cv2.resize(img[:, :, 0], (ow, oh), interpolation=interp).reshape(oh, ow, 1)
+                cases.append((1, 2, interp, vrange, w, h, 1, ow, oh, seed, r))
+        seed += 1
+        img = make_input(seed, w, h, 1, 3, 0)
+        r = cv2.resize(img[:, :, 0], (ow, oh), interpolation=cv2.INTER_NEAREST).reshape(oh, ow, 1)
+        cases.append((1, 3, cv2.INTER_NEAREST, 0, w, h, 1, ow, oh, seed, r))
     with open(out_path, "wb") as f:
         f.write(b"SAARSZ01")
         f.write(struct.pack("<I", len(cases)))
         for lib, dt, interp, vrange, w, h, c, ow, oh, seed, r in cases:
             f.write(struct.pack("<BBBBHHHHHI", lib, dt, interp, vrange, w, h, c, ow, oh, seed))
-            f.write(np.ascontiguousarray(r, dtype=np.uint8 if dt == 0 else "<f4").tobytes())
+            f.write(np.ascontiguousarray(r, dtype=["u1", "<f4", "<f8", "<i4"][dt]).tobytes())
     print(f"{out_path}: {len(cases)} cases, Pillow {Image.__version__}, OpenCV {cv2.__version__}")
 
 

@@ -220,8 +220,8 @@ static void test_resize_refs(void)
     uint32_t count = rd32(buf + 8);
     size_t pos = 12;
     /* per (lib, dtype, interp): cases, exact cases, worst abs / relative error */
-    int cases[2][2][3] = {{{0}}}, exact[2][2][3] = {{{0}}};
-    double worst_abs[2][2][3] = {{{0}}}, worst_rel[2][2][3] = {{{0}}};
+    int cases[2][4][3] = {{{0}}}, exact[2][4][3] = {{{0}}};
+    double worst_abs[2][4][3] = {{{0}}}, worst_rel[2][4][3] = {{{0}}};
     uint32_t k;
     for (k = 0; k < count && pos + 18 <= n; k++) {
         const unsigned char *hd = buf + pos;
@@ -229,9 +229,9 @@ static void test_resize_refs(void)
         int w = (int)rd16(hd + 4), h = (int)rd16(hd + 6), c = (int)rd16(hd + 8), ow = (int)rd16(hd + 10),
             oh = (int)rd16(hd + 12);
         uint32_t seed = rd32(hd + 14);
-        size_t nin = (size_t)w * h * c, nout = (size_t)ow * oh * c, esz = dt ? 4 : 1;
+        size_t nin = (size_t)w * h * c, nout = (size_t)ow * oh * c, esz = dt == 0 ? 1 : dt == 2 ? 8 : 4;
         pos += 18;
-        if (lib > 1 || dt > 1 || interp > 2 || pos + nout * esz > n) break;
+        if (lib > 1 || dt > 3 || interp > 2 || pos + nout * esz > n) break;
         const unsigned char *ref = buf + pos;
         pos += nout * esz;
         int ci = lib == 0 ? 1 : interp;
@@ -255,6 +255,38 @@ static void test_resize_refs(void)
             CHECK(d == 0);
             exact[lib][dt][ci] += d == 0;
             if (maxd > worst_abs[lib][dt][ci]) worst_abs[lib][dt][ci] = maxd;
+            free(in), free(out);
+        } else if (dt == 3) { /* int32 masks, INTER_NEAREST through the any-pixel-size gather */
+            int32_t *in = malloc(nin * 4), *out = malloc(nout * 4);
+            for (size_t i = 0; i < nin; i++) in[i] = (int32_t)lcg_next(&seed);
+            CHECK(saa_resize_cv_nearest(in, w, h, (size_t)c * 4, out, ow, oh) == SAA_OK);
+            int same = memcmp(out, ref, nout * 4) == 0;
+            if (!same) fprintf(stderr, "cv2 i32 nearest %dx%d -> %dx%d differs\n", w, h, ow, oh);
+            CHECK(same);
+            exact[lib][dt][ci] += same;
+            free(in), free(out);
+        } else if (dt == 2) {
+            double *in = malloc(nin * sizeof *in), *out = malloc(nout * sizeof *out);
+            for (size_t i = 0; i < nin; i++) {
+                uint32_t hi = lcg_next(&seed), lo = lcg_next(&seed);
+                double top = vrange == 0 ? (double)(int32_t)hi : (double)hi;
+                in[i] = (top + (double)lo / 4294967296.0) / (vrange == 0 ? 268435456.0 : 4294967296.0);
+            }
+            CHECK(saa_resize_cv_f64(in, w, h, c, out, ow, oh, (saa_cv_interp)interp) == SAA_OK);
+            double max_abs = 0;
+            long d = 0;
+            for (size_t i = 0; i < nout; i++) {
+                double r;
+                memcpy(&r, ref + 8 * i, 8);
+                d += out[i] != r;
+                if (fabs(out[i] - r) > max_abs) max_abs = fabs(out[i] - r);
+            }
+            if (d)
+                fprintf(stderr, "cv2 f64 interp %d %dx%d -> %dx%d: %ld of %zu differ, max abs %g\n", interp, w, h, ow,
+                        oh, d, nout, max_abs);
+            CHECK(d == 0);
+            exact[lib][dt][ci] += d == 0;
+            if (max_abs > worst_abs[lib][dt][ci]) worst_abs[lib][dt][ci] = max_abs;
             free(in), free(out);
         } else {
             float *in = malloc(nin * sizeof *in), *out = malloc(nout * sizeof *out);
@@ -287,13 +319,13 @@ static void test_resize_refs(void)
         }
     }
     CHECK(k == count && pos == n);
-    static const char *names[3] = {"nearest", "linear", "cubic"};
+    static const char *names[3] = {"nearest", "linear", "cubic"}, *dtypes[4] = {"u8", "f32", "f64", "i32"};
     for (int lib = 0; lib < 2; lib++)
-        for (int dt = 0; dt < 2; dt++)
+        for (int dt = 0; dt < 4; dt++)
             for (int ci = 0; ci < 3; ci++)
                 if (cases[lib][dt][ci])
                     printf("resize refs %s %s %s: %d cases, %d bit-exact, worst abs %g, worst rel %g\n",
-                           lib ? "cv2" : "PIL", dt ? "f32" : "u8", lib ? names[ci] : "bilinear", cases[lib][dt][ci],
+                           lib ? "cv2" : "PIL", dtypes[dt], lib ? names[ci] : "bilinear", cases[lib][dt][ci],
                            exact[lib][dt][ci], worst_abs[lib][dt][ci], worst_rel[lib][dt][ci]);
     free(buf);
 }

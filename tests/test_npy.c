@@ -93,6 +93,13 @@ static void test_round_trip(void)
     if (t) CHECK(memcmp(t->data, mask, 2 * H * W) == 0);
     saa_tensor_free(t);
 
+    double dm[6] = {0.1, -2.5, 1e-300, 3.0, 0.3333333333333333, -0.0};
+    CHECK(saa_npy_save_f64(tmp_path("d.npy"), dm, 2, (int64_t[]){3, 2}) == SAA_OK);
+    CHECK(saa_npy_load(tmp_path("d.npy"), &t) == SAA_OK);
+    CHECK(t && t->dtype == SAA_F64 && t->ndim == 2 && t->shape[0] == 3 && t->shape[1] == 2);
+    if (t) CHECK(memcmp(t->data, dm, sizeof dm) == 0);
+    saa_tensor_free(t);
+
     /* empty array */
     CHECK(saa_npy_save_f32(tmp_path("empty.npy"), m, 2, (int64_t[]){0, 4}) == SAA_OK);
     CHECK(saa_npy_load(tmp_path("empty.npy"), &t) == SAA_OK);
@@ -142,8 +149,10 @@ static void test_errors(void)
         expect_error("trunc_head.npy", b, 60, "truncated header");
         unsigned char *f8 = malloc(n);
         memcpy(f8, b, n);
-        memcpy(f8 + 10 + 11, "<f8", 3);
-        expect_error("f8.npy", f8, n, "float64");
+        memcpy(f8 + 10 + 11, "<i8", 3);
+        expect_error("i8.npy", f8, n, "int64");
+        memcpy(f8 + 10 + 11, ">f4", 3);
+        expect_error("bigendian.npy", f8, n, "big-endian float32");
         memcpy(f8, b, n);
         memcpy(f8 + 10 + 36, "True ", 5);
         expect_error("fortran.npy", f8, n, "fortran order");

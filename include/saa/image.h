@@ -2,6 +2,7 @@
 #ifndef SAA_IMAGE_H
 #define SAA_IMAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -49,6 +50,11 @@ int saa_resize_pil_bilinear_u8(const uint8_t *src, int w, int h, int c, uint8_t 
 typedef enum { SAA_CV_INTER_NEAREST = 0, SAA_CV_INTER_LINEAR = 1, SAA_CV_INTER_CUBIC = 2 } saa_cv_interp;
 int saa_resize_cv_f32(const float *src, int w, int h, int c, float *dst, int ow, int oh, saa_cv_interp m);
 int saa_resize_cv_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh, saa_cv_interp m);
+/* float64 (SAA+ resizes its float64 anomaly maps: SAA/model.py anomaly_map / multi-instance saliency,
+ * and utils/eval_utils.py INTER_CUBIC on the scores). */
+int saa_resize_cv_f64(const double *src, int w, int h, int c, double *dst, int ow, int oh, saa_cv_interp m);
+/* INTER_NEAREST for any pixel type (pixel_bytes per pixel, e.g. int32 masks): a pure gather. */
+int saa_resize_cv_nearest(const void *src, int w, int h, size_t pixel_bytes, void *dst, int ow, int oh);
 
 #ifdef __cplusplus
 }

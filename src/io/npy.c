@@ -55,6 +55,11 @@ int saa_npy_save_f32(const char *path, const float *data, int ndim, const int64_
     return npy_save(path, data, sizeof(float), "<f4", ndim, shape);
 }
 
+int saa_npy_save_f64(const char *path, const double *data, int ndim, const int64_t *shape)
+{
+    return npy_save(path, data, sizeof(double), "<f8", ndim, shape);
+}
+
 int saa_npy_save_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape)
 {
     return npy_save(path, data, 1, "|u1", ndim, shape);
@@ -88,12 +93,14 @@ static int parse_header(const char *path, const char *dict, saa_dtype *dtype, in
     memcpy(descr, d + 1, n);
     if (!strcmp(descr, "<f4"))
         *dtype = SAA_F32;
+    else if (!strcmp(descr, "<f8"))
+        *dtype = SAA_F64;
     else if (!strcmp(descr, "|u1") || !strcmp(descr, "u1") || !strcmp(descr, "<u1"))
         *dtype = SAA_U8;
     else if (!strcmp(descr, "|b1") || !strcmp(descr, "b1"))
         *dtype = SAA_BOOL;
     else
-        return saa_set_error(SAA_EUNSUPPORTED, "%s: .npy dtype '%s' is not supported (expected '<f4', '|u1' or '|b1')",
+        return saa_set_error(SAA_EUNSUPPORTED, "%s: .npy dtype '%s' is not supported (expected '<f4', '<f8', '|u1' or '|b1')",
                              path, descr);
 
     const char *fo = dict_value(dict, "fortran_order");

@@ -392,15 +392,59 @@ static void cv_vresize_u8(const int *const *S, const short *b, uint8_t *dst, int
 
 static inline int cv_clip(int x, int a, int b) { return x >= a ? (x < b ? x : b - 1) : a; }
 
+/* Float64 variants (HResizeLinear/Cubic<double, double, float> with float taps widened to double,
+ * VResizeLinear/Cubic<double, ...> with VResizeNoVec: plain left-to-right sums). */
+static void cv_hresize_f64(const double *S, double *D, const cv_tables *t, int swidth, int dwidth, int cn)
+{
+    if (t->ksize == 2) {
+        for (int dx = 0; dx < t->xmax; dx++) {
+            int sx = t->xofs[dx];
+            D[dx] = S[sx] * (double)t->alpha[dx * 2] + S[sx + cn] * (double)t->alpha[dx * 2 + 1];
+        }
+        for (int dx = t->xmax; dx < dwidth; dx++) D[dx] = S[t->xofs[dx]] * 1.0;
+        return;
+    }
+    for (int dx = 0; dx < dwidth; dx++) {
+        const float *a = t->alpha + dx * 4;
+        int sx = t->xofs[dx];
+        if (dx >= t->xmin && dx < t->xmax) {
+            D[dx] = S[sx - cn] * (double)a[0] + S[sx] * (double)a[1] + S[sx + cn] * (double)a[2] +
+                    S[sx + cn * 2] * (double)a[3];
+        } else {
+            double v = 0;
+            for (int j = 0; j < 4; j++) {
+                int sxj = sx - cn + j * cn;
+                while (sxj < 0) sxj += cn;
+                while (sxj >= swidth) sxj -= cn;
+                v += S[sxj] * (double)a[j];
+            }
+            D[dx] = v;
+        }
+    }
+}
+
+static void cv_vresize_f64(const double *const *S, const float *beta, double *dst, int width, int ksize)
+{
+    double b0 = beta[0], b1 = beta[1];
+    if (ksize == 2) {
+        for (int x = 0; x < width; x++) dst[x] = S[0][x] * b0 + S[1][x] * b1;
+        return;
+    }
+    double b2 = beta[2], b3 = beta[3];
+    for (int x = 0; x < width; x++) dst[x] = S[0][x] * b0 + S[1][x] * b1 + S[2][x] * b2 + S[3][x] * b3;
+}
+
+typedef enum { CV_U8, CV_F32, CV_F64 } cv_depth;
+
 /* resizeGeneric_: every source row is resampled horizontally once, then each output row mixes
  * ksize of them (rows clipped to the image: border replicate). */
 static int cv_resize_generic(const void *src, int w, int h, int cn, void *dst, int ow, int oh, int cubic,
-                             int is_u8)
+                             cv_depth depth)
 {
     cv_tables t;
-    if (cv_tables_init(&t, w, h, cn, ow, oh, cubic, is_u8) != SAA_OK) return SAA_ENOMEM;
+    if (cv_tables_init(&t, w, h, cn, ow, oh, cubic, depth == CV_U8) != SAA_OK) return SAA_ENOMEM;
     int swidth = w * cn, dwidth = ow * cn, ksize = t.ksize;
-    size_t elem = is_u8 ? sizeof(int) : sizeof(float);
+    size_t elem = depth == CV_U8 ? sizeof(int) : depth == CV_F32 ? sizeof(float) : sizeof(double);
     char *rows = malloc((size_t)h * dwidth * elem);
     if (!rows) {
         cv_tables_free(&t);
@@ -408,12 +452,13 @@ static int cv_resize_generic(const void *src, int w, int h, int cn, void *dst, i
     }
 #pragma omp parallel for schedule(static) if ((long)h * dwidth > 65536)
     for (int y = 0; y < h; y++) {
-        if (is_u8)
-            cv_hresize_u8((const uint8_t *)src + (size_t)y * swidth, (int *)rows + (size_t)y * dwidth, &t, swidth,
-                          dwidth, cn);
+        void *row = rows + (size_t)y * dwidth * elem;
+        if (depth == CV_U8)
+            cv_hresize_u8((const uint8_t *)src + (size_t)y * swidth, row, &t, swidth, dwidth, cn);
+        else if (depth == CV_F32)
+            cv_hresize_f32((const float *)src + (size_t)y * swidth, row, &t, swidth, dwidth, cn);
         else
-            cv_hresize_f32((const float *)src + (size_t)y * swidth, (float *)rows + (size_t)y * dwidth, &t, swidth,
-                           dwidth, cn);
+            cv_hresize_f64((const double *)src + (size_t)y * swidth, row, &t, swidth, dwidth, cn);
     }
 #pragma omp parallel for schedule(static) if ((long)oh * dwidth > 65536)
     for (int dy = 0; dy < oh; dy++) {
@@ -422,12 +467,13 @@ static int cv_resize_generic(const void *src, int w, int h, int cn, void *dst, i
             int sy = cv_clip(t.yofs[dy] - ksize / 2 + 1 + k, 0, h);
             S[k] = rows + (size_t)sy * dwidth * elem;
         }
-        if (is_u8)
-            cv_vresize_u8((const int *const *)S, t.ibeta + dy * ksize, (uint8_t *)dst + (size_t)dy * dwidth, dwidth,
-                          ksize);
+        size_t o = (size_t)dy * dwidth;
+        if (depth == CV_U8)
+            cv_vresize_u8((const int *const *)S, t.ibeta + dy * ksize, (uint8_t *)dst + o, dwidth, ksize);
+        else if (depth == CV_F32)
+            cv_vresize_f32((const float *const *)S, t.beta + dy * ksize, (float *)dst + o, dwidth, ksize);
         else
-            cv_vresize_f32((const float *const *)S, t.beta + dy * ksize, (float *)dst + (size_t)dy * dwidth, dwidth,
-                           ksize);
+            cv_vresize_f64((const double *const *)S, t.beta + dy * ksize, (double *)dst + o, dwidth, ksize);
     }
     free(rows);
     cv_tables_free(&t);
@@ -488,11 +534,26 @@ static void cv_area2_u8(const uint8_t *src, int w, int cn, uint8_t *dst, int ow,
     }
 }
 
-static int cv_resize(const void *src, int w, int h, int c, void *dst, int ow, int oh, saa_cv_interp m, int is_u8)
+/* resizeAreaFast_<double, double, ResizeAreaFastNoVec>: scalar sum, times the float 0.25f. */
+static void cv_area2_f64(const double *src, int w, int cn, double *dst, int ow, int oh)
+{
+    int width = ow * cn, swidth = w * cn;
+    for (int dy = 0; dy < oh; dy++) {
+        const double *S0 = src + (size_t)2 * dy * swidth, *S1 = S0 + swidth;
+        double *D = dst + (size_t)dy * width;
+        for (int dx = 0; dx < width; dx++) {
+            int i = (dx / cn) * 2 * cn + dx % cn;
+            D[dx] = (((S0[i] + S0[i + cn]) + S1[i]) + S1[i + cn]) * (double)0.25f;
+        }
+    }
+}
+
+static int cv_resize(const void *src, int w, int h, int c, void *dst, int ow, int oh, saa_cv_interp m,
+                     cv_depth depth)
 {
     if (w <= 0 || h <= 0 || c <= 0 || ow <= 0 || oh <= 0)
         return saa_set_error(SAA_EINVAL, "cv resize: bad sizes %dx%dx%d -> %dx%d", w, h, c, ow, oh);
-    size_t elem = is_u8 ? 1 : sizeof(float);
+    size_t elem = depth == CV_U8 ? 1 : depth == CV_F32 ? sizeof(float) : sizeof(double);
     if (ow == w && oh == h) {
         memcpy(dst, src, (size_t)w * h * c * elem);
         return SAA_OK;
@@ -505,13 +566,15 @@ static int cv_resize(const void *src, int w, int h, int c, void *dst, int ow, in
         int is_area_fast = fabs(scale_x - lrint(scale_x)) < 2.220446049250313e-16 &&
                            fabs(scale_y - lrint(scale_y)) < 2.220446049250313e-16;
         if (m == SAA_CV_INTER_LINEAR && is_area_fast && lrint(scale_x) == 2 && lrint(scale_y) == 2) {
-            if (is_u8)
+            if (depth == CV_U8)
                 cv_area2_u8(src, w, c, dst, ow, oh);
-            else
+            else if (depth == CV_F32)
                 cv_area2_f32(src, w, c, dst, ow, oh);
+            else
+                cv_area2_f64(src, w, c, dst, ow, oh);
             rc = SAA_OK;
         } else {
-            rc = cv_resize_generic(src, w, h, c, dst, ow, oh, m == SAA_CV_INTER_CUBIC, is_u8);
+            rc = cv_resize_generic(src, w, h, c, dst, ow, oh, m == SAA_CV_INTER_CUBIC, depth);
         }
     } else {
         return saa_set_error(SAA_EINVAL, "cv resize: unknown interpolation %d", (int)m);
@@ -522,10 +585,28 @@ static int cv_resize(const void *src, int w, int h, int c, void *dst, int ow, in
 
 int saa_resize_cv_f32(const float *src, int w, int h, int c, float *dst, int ow, int oh, saa_cv_interp m)
 {
-    return cv_resize(src, w, h, c, dst, ow, oh, m, 0);
+    return cv_resize(src, w, h, c, dst, ow, oh, m, CV_F32);
+}
+
+int saa_resize_cv_f64(const double *src, int w, int h, int c, double *dst, int ow, int oh, saa_cv_interp m)
+{
+    return cv_resize(src, w, h, c, dst, ow, oh, m, CV_F64);
 }
 
 int saa_resize_cv_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh, saa_cv_interp m)
 {
-    return cv_resize(src, w, h, c, dst, ow, oh, m, 1);
+    return cv_resize(src, w, h, c, dst, ow, oh, m, CV_U8);
+}
+
+int saa_resize_cv_nearest(const void *src, int w, int h, size_t pixel_bytes, void *dst, int ow, int oh)
+{
+    if (w <= 0 || h <= 0 || ow <= 0 || oh <= 0 || pixel_bytes == 0)
+        return saa_set_error(SAA_EINVAL, "cv resize: bad sizes %dx%d -> %dx%d", w, h, ow, oh);
+    if (ow == w && oh == h) {
+        memcpy(dst, src, (size_t)w * h * pixel_bytes);
+        return SAA_OK;
+    }
+    if (cv_resize_nearest(src, w, h, pixel_bytes, dst, ow, oh) != SAA_OK)
+        return saa_set_error(SAA_ENOMEM, "cv resize: out of memory (%dx%d -> %dx%d)", w, h, ow, oh);
+    return SAA_OK;
 }
