@@ -1,23 +1,14 @@
 /* Swin backbone benchmark: synthetic weights of the real Swin-T config (groundingdino_swint_ogc) on an
  * 800x1067 input (SAA+'s resize of a 4:3 image). Prints time, GFLOP/s, peak RSS, and a plain sgemm's
  * GFLOP/s for scale.  Usage: bench_swin [H W [runs]] (SAA_THREADS sets the thread count). */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include "../src/models/swin.h"
+#include "bench_util.h"
 #include "saa/tensor.h"
 #include "saa/weights.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint32_t rng = 12345;
 static float frand(void) /* uniform in [-1, 1) */
@@ -135,35 +126,22 @@ int main(int argc, char **argv)
     double best = 1e30, flops = swin_flops(&cfg, H, W);
     for (int r = 0; r < runs; r++) {
         swin_features f;
-        double t0 = now();
+        double t0 = bench_now();
         if (swin_forward(m, img, H, W, &f) != SAA_OK) {
             fprintf(stderr, "bench_swin: %s\n", saa_last_error());
             return 1;
         }
-        double t = now() - t0;
+        double t = bench_now() - t0;
         if (t < best) best = t;
         if (r == 0)
             for (int l = 0; l < f.num_levels; l++) printf("level%d: [1, %d, %d, %d]\n", l, f.C[l], f.H[l], f.W[l]);
         swin_features_free(&f);
     }
-    /* reference: one sgemm with the shape of the stage-0 MLP (4096 x 384 x 96) repeated */
-    int M = 4096, N = 384, K = 96, reps = 50;
-    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * N * K), *C = malloc(sizeof(float) * M * N);
-    for (int i = 0; i < M * K; i++) A[i] = frand();
-    for (int i = 0; i < N * K; i++) B[i] = frand();
-    double t0 = now();
-    for (int r = 0; r < reps; r++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-    double tg = now() - t0;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
+    /* yardstick: plain OpenBLAS sgemm on the same threads, shape of the stage-0 MLP (tokens x 384 x 96) */
+    double sgemm = bench_sgemm_gflops(4096, 384, 96, 0, 0.5);
     printf("swin-t %dx%d, %d threads: best of %d runs %.3f s, %.1f GFLOP -> %.1f GFLOP/s; "
-           "sgemm %dx%dx%d: %.1f GFLOP/s; peak RSS %.0f MB\n",
-           H, W, saa_threads(), runs, best, flops * 1e-9, flops * 1e-9 / best, M, N, K,
-           2.0 * M * N * K * reps * 1e-9 / tg, (double)ru.ru_maxrss / 1024.0);
-    free(A);
-    free(B);
-    free(C);
+           "sgemm 4096x384x96: %.1f GFLOP/s; peak RSS %.0f MB\n",
+           H, W, saa_threads(), runs, best, flops * 1e-9, flops * 1e-9 / best, sgemm, bench_peak_rss_mb());
     free(img);
     swin_free(m);
     saa_weights_close(w);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "golden/golden.h"
+#include "saa/weights.h"
 #include "models/swin.h"
 #include "test.h"
 
@@ -209,6 +210,327 @@ static void test_configs(void)
     j = cJSON_Parse("{\"embed_dim\": 8, \"depths\": [1, 1], \"num_heads\": [1], \"window_size\": 4}");
     CHECK(swin_config_from_json(j, &c) != SAA_OK);
     cJSON_Delete(j);
+    /* a Grounding DINO tiny config (saa_e2e tiny_cfg style) on top of the backbone preset */
+    j = cJSON_Parse("{\"backbone\": \"swin_T_224_1k\", \"swin_embed_dim\": 8, \"swin_depths\": [1, 1, 2, 1], "
+                    "\"swin_heads\": [1, 1, 2, 2], \"swin_window\": 4, \"swin_mlp_ratio\": 4.0, "
+                    "\"return_interm_indices\": [1, 2, 3]}");
+    CHECK(swin_config_from_json(j, &c) == SAA_OK);
+    CHECK(c.embed_dim == 8 && c.window_size == 4 && c.depths[2] == 2 && c.num_heads[1] == 1 && c.num_out == 3 &&
+          c.pretrain_img_size == 224);
+    cJSON_Delete(j);
+    /* a preset name alone */
+    j = cJSON_Parse("{\"backbone\": \"swin_L_384_22k\"}");
+    CHECK(swin_config_from_json(j, &c) == SAA_OK);
+    CHECK(c.embed_dim == 192 && c.window_size == 12 && c.num_heads[3] == 48 && c.pretrain_img_size == 384);
+    cJSON_Delete(j);
+    CHECK(swin_config_from_name("swin_X", &c) != SAA_OK);
+}
+
+
+/* ---------- the forward against a literal double-precision port of swin_transformer.py ---------- */
+
+static uint32_t rng_state = 2024;
+static float rnd(void) /* uniform in [-1, 1) */
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)(rng_state >> 8) / 8388608.0f - 1.0f;
+}
+
+static const float *add_tensor(saa_weights *w, const char *name, int ndim, const int64_t *shape, float scale,
+                               float offset)
+{
+    saa_tensor *t = saa_tensor_new(SAA_F32, ndim, shape);
+    float *d = t->data;
+    for (int64_t i = 0; i < saa_tensor_numel(t); i++) d[i] = offset + scale * rnd();
+    saa_weights_add(w, name, t);
+    return d;
+}
+
+static const float *wget(saa_weights *w, const char *fmt, int a, int b)
+{
+    char name[160];
+    snprintf(name, sizeof name, fmt, a, b);
+    const saa_tensor *t = saa_weights_find(w, name);
+    return t ? t->data : NULL;
+}
+
+static saa_weights *random_swin(const swin_config *c)
+{
+    saa_weights *w = saa_weights_alloc("random-swin");
+    int64_t E = c->embed_dim, ws = c->window_size, ps = c->patch_size;
+    char nm[160];
+    add_tensor(w, "b.patch_embed.proj.weight", 4, (int64_t[]){E, 3, ps, ps}, 0.3f, 0);
+    add_tensor(w, "b.patch_embed.proj.bias", 1, (int64_t[]){E}, 0.2f, 0);
+    add_tensor(w, "b.patch_embed.norm.weight", 1, (int64_t[]){E}, 0.3f, 1);
+    add_tensor(w, "b.patch_embed.norm.bias", 1, (int64_t[]){E}, 0.2f, 0);
+    for (int s = 0; s < c->num_stages; s++) {
+        int64_t d = E << s, hd = (int64_t)(d * c->mlp_ratio), nh = c->num_heads[s];
+        float sc = 1.5f / sqrtf((float)d);
+        for (int i = 0; i < c->depths[s]; i++) {
+#define N(x) (snprintf(nm, sizeof nm, "b.layers.%d.blocks.%d." x, s, i), nm)
+            add_tensor(w, N("norm1.weight"), 1, (int64_t[]){d}, 0.3f, 1);
+            add_tensor(w, N("norm1.bias"), 1, (int64_t[]){d}, 0.2f, 0);
+            add_tensor(w, N("attn.relative_position_bias_table"), 2, (int64_t[]){(2 * ws - 1) * (2 * ws - 1), nh},
+                       1.0f, 0);
+            add_tensor(w, N("attn.qkv.weight"), 2, (int64_t[]){3 * d, d}, sc, 0);
+            add_tensor(w, N("attn.qkv.bias"), 1, (int64_t[]){3 * d}, 0.3f, 0);
+            add_tensor(w, N("attn.proj.weight"), 2, (int64_t[]){d, d}, sc, 0);
+            add_tensor(w, N("attn.proj.bias"), 1, (int64_t[]){d}, 0.2f, 0);
+            add_tensor(w, N("norm2.weight"), 1, (int64_t[]){d}, 0.3f, 1);
+            add_tensor(w, N("norm2.bias"), 1, (int64_t[]){d}, 0.2f, 0);
+            add_tensor(w, N("mlp.fc1.weight"), 2, (int64_t[]){hd, d}, sc, 0);
+            add_tensor(w, N("mlp.fc1.bias"), 1, (int64_t[]){hd}, 0.2f, 0);
+            add_tensor(w, N("mlp.fc2.weight"), 2, (int64_t[]){d, hd}, 1.5f / sqrtf((float)hd), 0);
+            add_tensor(w, N("mlp.fc2.bias"), 1, (int64_t[]){d}, 0.2f, 0);
+#undef N
+        }
+        if (s < c->num_stages - 1) {
+            snprintf(nm, sizeof nm, "b.layers.%d.downsample.reduction.weight", s);
+            add_tensor(w, nm, 2, (int64_t[]){2 * d, 4 * d}, 1.0f / sqrtf((float)d), 0);
+            snprintf(nm, sizeof nm, "b.layers.%d.downsample.norm.weight", s);
+            add_tensor(w, nm, 1, (int64_t[]){4 * d}, 0.3f, 1);
+            snprintf(nm, sizeof nm, "b.layers.%d.downsample.norm.bias", s);
+            add_tensor(w, nm, 1, (int64_t[]){4 * d}, 0.2f, 0);
+        }
+        snprintf(nm, sizeof nm, "b.norm%d.weight", s);
+        add_tensor(w, nm, 1, (int64_t[]){d}, 0.3f, 1);
+        snprintf(nm, sizeof nm, "b.norm%d.bias", s);
+        add_tensor(w, nm, 1, (int64_t[]){d}, 0.2f, 0);
+    }
+    return w;
+}
+
+static void naive_ln(double *x, int64_t rows, int dim, const float *g, const float *b)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        double *v = x + r * dim, m = 0, var = 0;
+        for (int i = 0; i < dim; i++) m += v[i];
+        m /= dim;
+        for (int i = 0; i < dim; i++) var += (v[i] - m) * (v[i] - m);
+        var /= dim;
+        for (int i = 0; i < dim; i++) v[i] = (v[i] - m) / sqrt(var + 1e-5) * g[i] + b[i];
+    }
+}
+
+/* y[out] = W[out, in] x[in] + b */
+static void naive_linear(const double *x, int in, const float *W, const float *b, int out, double *y)
+{
+    for (int o = 0; o < out; o++) {
+        double s = b ? b[o] : 0;
+        for (int i = 0; i < in; i++) s += (double)W[(int64_t)o * in + i] * x[i];
+        y[o] = s;
+    }
+}
+
+/* SwinTransformerBlock.forward, literally: x[H*W, C] in place */
+static void naive_block(saa_weights *w, int s, int i, double *x, int H, int W, int C, int heads, int ws, int shift,
+                        int hid)
+{
+    const float *n1w = wget(w, "b.layers.%d.blocks.%d.norm1.weight", s, i), *n1b = wget(w, "b.layers.%d.blocks.%d.norm1.bias", s, i);
+    const float *table = wget(w, "b.layers.%d.blocks.%d.attn.relative_position_bias_table", s, i);
+    const float *qw = wget(w, "b.layers.%d.blocks.%d.attn.qkv.weight", s, i), *qb = wget(w, "b.layers.%d.blocks.%d.attn.qkv.bias", s, i);
+    const float *pw = wget(w, "b.layers.%d.blocks.%d.attn.proj.weight", s, i), *pb = wget(w, "b.layers.%d.blocks.%d.attn.proj.bias", s, i);
+    const float *n2w = wget(w, "b.layers.%d.blocks.%d.norm2.weight", s, i), *n2b = wget(w, "b.layers.%d.blocks.%d.norm2.bias", s, i);
+    const float *f1w = wget(w, "b.layers.%d.blocks.%d.mlp.fc1.weight", s, i), *f1b = wget(w, "b.layers.%d.blocks.%d.mlp.fc1.bias", s, i);
+    const float *f2w = wget(w, "b.layers.%d.blocks.%d.mlp.fc2.weight", s, i), *f2b = wget(w, "b.layers.%d.blocks.%d.mlp.fc2.bias", s, i);
+    int Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, n = ws * ws, d = C / heads;
+    /* img_mask region ids, as BasicLayer builds them */
+    int *region = malloc(sizeof(int) * Hp * Wp);
+    for (int y = 0; y < Hp; y++)
+        for (int xx = 0; xx < Wp; xx++) {
+            int ry = y < Hp - ws ? 0 : (y < Hp - shift ? 1 : 2), rx = xx < Wp - ws ? 0 : (xx < Wp - shift ? 1 : 2);
+            region[y * Wp + xx] = ry * 3 + rx;
+        }
+    double *xn = malloc(sizeof(double) * H * W * C);
+    memcpy(xn, x, sizeof(double) * H * W * C);
+    naive_ln(xn, (int64_t)H * W, C, n1w, n1b);
+    double *pad = calloc((size_t)Hp * Wp * C, sizeof(double)), *rolled = malloc(sizeof(double) * Hp * Wp * C);
+    for (int y = 0; y < H; y++) memcpy(pad + (size_t)y * Wp * C, xn + (size_t)y * W * C, sizeof(double) * W * C);
+    for (int y = 0; y < Hp; y++)
+        for (int xx = 0; xx < Wp; xx++)
+            memcpy(rolled + ((size_t)y * Wp + xx) * C, pad + ((size_t)((y + shift) % Hp) * Wp + (xx + shift) % Wp) * C,
+                   sizeof(double) * C);
+    double *outmap = calloc((size_t)Hp * Wp * C, sizeof(double));
+    double *qkv = malloc(sizeof(double) * n * 3 * C), *o = malloc(sizeof(double) * n * C), *att = malloc(sizeof(double) * n);
+    for (int wy = 0; wy < Hp / ws; wy++)
+        for (int wx = 0; wx < Wp / ws; wx++) {
+            for (int t = 0; t < n; t++)
+                naive_linear(rolled + ((size_t)(wy * ws + t / ws) * Wp + wx * ws + t % ws) * C, C, qw, qb, 3 * C, qkv + t * 3 * C);
+            for (int h = 0; h < heads; h++)
+                for (int a = 0; a < n; a++) {
+                    double mx = -1e300, sum = 0;
+                    for (int b = 0; b < n; b++) {
+                        double dot = 0;
+                        for (int k = 0; k < d; k++) dot += qkv[a * 3 * C + h * d + k] / sqrt((double)d) * qkv[b * 3 * C + C + h * d + k];
+                        int dy = a / ws - b / ws + ws - 1, dx = a % ws - b % ws + ws - 1;
+                        dot += table[(dy * (2 * ws - 1) + dx) * heads + h];
+                        if (shift > 0) {
+                            int ra = region[(wy * ws + a / ws) * Wp + wx * ws + a % ws];
+                            int rb = region[(wy * ws + b / ws) * Wp + wx * ws + b % ws];
+                            if (ra != rb) dot += -100.0;
+                        }
+                        att[b] = dot;
+                        if (dot > mx) mx = dot;
+                    }
+                    for (int b = 0; b < n; b++) sum += (att[b] = exp(att[b] - mx));
+                    for (int k = 0; k < d; k++) {
+                        double acc = 0;
+                        for (int b = 0; b < n; b++) acc += att[b] / sum * qkv[b * 3 * C + 2 * C + h * d + k];
+                        o[a * C + h * d + k] = acc;
+                    }
+                }
+            for (int t = 0; t < n; t++)
+                naive_linear(o + t * C, C, pw, pb, C, outmap + ((size_t)(wy * ws + t / ws) * Wp + wx * ws + t % ws) * C);
+        }
+    /* roll back by +shift, crop, residual */
+    for (int y = 0; y < H; y++)
+        for (int xx = 0; xx < W; xx++) {
+            const double *src = outmap + ((size_t)((y - shift + Hp) % Hp) * Wp + (xx - shift + Wp) % Wp) * C;
+            for (int c = 0; c < C; c++) x[((size_t)y * W + xx) * C + c] += src[c];
+        }
+    double *hbuf = malloc(sizeof(double) * hid), *tmp = malloc(sizeof(double) * C);
+    memcpy(xn, x, sizeof(double) * H * W * C);
+    naive_ln(xn, (int64_t)H * W, C, n2w, n2b);
+    for (int64_t t = 0; t < (int64_t)H * W; t++) {
+        naive_linear(xn + t * C, C, f1w, f1b, hid, hbuf);
+        for (int k = 0; k < hid; k++) hbuf[k] = 0.5 * hbuf[k] * (1.0 + erf(hbuf[k] / sqrt(2.0)));
+        naive_linear(hbuf, hid, f2w, f2b, C, tmp);
+        for (int c = 0; c < C; c++) x[t * C + c] += tmp[c];
+    }
+    free(region), free(xn), free(pad), free(rolled), free(outmap), free(qkv), free(o), free(att), free(hbuf), free(tmp);
+}
+
+/* Compares swin_forward with the literal port; returns the max abs error over all outputs. */
+static double compare_with_naive(const swin_config *c, int H, int W)
+{
+    saa_weights *w = random_swin(c);
+    float *img = malloc(sizeof(float) * 3 * H * W);
+    for (int i = 0; i < 3 * H * W; i++) img[i] = 2.0f * rnd();
+    swin_model *m = NULL;
+    swin_features f = {0};
+    double worst = INFINITY;
+    if (swin_load(w, "b.", c, &m) != SAA_OK || swin_forward(m, img, H, W, &f) != SAA_OK) {
+        fprintf(stderr, "swin: %s\n", saa_last_error());
+        goto done;
+    }
+    worst = 0;
+    int ps = c->patch_size, E = c->embed_dim, h = (H + ps - 1) / ps, wd = (W + ps - 1) / ps, lvl = 0;
+    double *x = malloc(sizeof(double) * h * wd * E);
+    const float *pw = wget(w, "b.patch_embed.proj.weight", 0, 0), *pb = wget(w, "b.patch_embed.proj.bias", 0, 0);
+    for (int py = 0; py < h; py++)
+        for (int px = 0; px < wd; px++)
+            for (int e = 0; e < E; e++) {
+                double acc = pb[e];
+                for (int ci = 0; ci < 3; ci++)
+                    for (int ky = 0; ky < ps; ky++)
+                        for (int kx = 0; kx < ps; kx++) {
+                            int iy = py * ps + ky, ix = px * ps + kx;
+                            if (iy < H && ix < W)
+                                acc += (double)pw[((e * 3 + ci) * ps + ky) * ps + kx] * img[(ci * H + iy) * W + ix];
+                        }
+                x[((size_t)py * wd + px) * E + e] = acc;
+            }
+    naive_ln(x, (int64_t)h * wd, E, wget(w, "b.patch_embed.norm.weight", 0, 0), wget(w, "b.patch_embed.norm.bias", 0, 0));
+    for (int s = 0; s < c->num_stages; s++) {
+        int C = E << s;
+        for (int i = 0; i < c->depths[s]; i++)
+            naive_block(w, s, i, x, h, wd, C, c->num_heads[s], c->window_size, i % 2 ? c->window_size / 2 : 0,
+                        (int)(C * c->mlp_ratio));
+        int is_out = 0;
+        for (int k = 0; k < c->num_out; k++) is_out |= c->out_indices[k] == s;
+        if (is_out) {
+            double *y = malloc(sizeof(double) * h * wd * C);
+            memcpy(y, x, sizeof(double) * h * wd * C);
+            naive_ln(y, (int64_t)h * wd, C, wget(w, "b.norm%d.weight", s, 0), wget(w, "b.norm%d.bias", s, 0));
+            CHECK(lvl < f.num_levels && f.C[lvl] == C && f.H[lvl] == h && f.W[lvl] == wd);
+            if (lvl < f.num_levels && f.C[lvl] == C && f.H[lvl] == h && f.W[lvl] == wd)
+                for (int t = 0; t < h * wd; t++)
+                    for (int ch = 0; ch < C; ch++) {
+                        double e = fabs(y[(size_t)t * C + ch] - f.data[lvl][(size_t)ch * h * wd + t]);
+                        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+                    }
+            lvl++;
+            free(y);
+        }
+        if (s < c->num_stages - 1) { /* PatchMerging */
+            int h2 = (h + 1) / 2, w2 = (wd + 1) / 2;
+            double *m4 = calloc((size_t)h2 * w2 * 4 * C, sizeof(double)), *x2 = malloc(sizeof(double) * h2 * w2 * 2 * C);
+            static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
+            for (int y = 0; y < h2; y++)
+                for (int xx = 0; xx < w2; xx++)
+                    for (int q = 0; q < 4; q++)
+                        if (2 * y + dy[q] < h && 2 * xx + dx[q] < wd)
+                            memcpy(m4 + ((size_t)y * w2 + xx) * 4 * C + q * C,
+                                   x + ((size_t)(2 * y + dy[q]) * wd + 2 * xx + dx[q]) * C, sizeof(double) * C);
+            naive_ln(m4, (int64_t)h2 * w2, 4 * C, wget(w, "b.layers.%d.downsample.norm.weight", s, 0),
+                     wget(w, "b.layers.%d.downsample.norm.bias", s, 0));
+            for (int t = 0; t < h2 * w2; t++)
+                naive_linear(m4 + (size_t)t * 4 * C, 4 * C, wget(w, "b.layers.%d.downsample.reduction.weight", s, 0), NULL,
+                             2 * C, x2 + (size_t)t * 2 * C);
+            free(m4);
+            free(x);
+            x = x2;
+            h = h2;
+            wd = w2;
+        }
+    }
+    CHECK(lvl == f.num_levels);
+    free(x);
+done:
+    swin_features_free(&f);
+    swin_free(m);
+    saa_weights_close(w);
+    free(img);
+    return worst;
+}
+
+static void test_forward_vs_literal_port(void)
+{
+    swin_config c;
+    /* window 3 (shift 1), odd patch grid (23x35 -> 6x9 tokens: patch padding, window padding, odd merging),
+     * stage 2 smaller than a window, every stage an output */
+    cJSON *j = cJSON_Parse("{\"embed_dim\": 6, \"depths\": [2, 3, 2], \"num_heads\": [2, 3, 4], \"window_size\": 3, "
+                           "\"mlp_ratio\": 2.5, \"out_indices\": [0, 1, 2]}");
+    CHECK(swin_config_from_json(j, &c) == SAA_OK);
+    cJSON_Delete(j);
+    double e = compare_with_naive(&c, 23, 35);
+    printf("swin vs literal port (window 3): max abs error %.3g\n", e);
+    CHECK(e < 2e-4);
+    /* window 5 (shift 2), outputs 1..2 only, a taller image and more windows than threads x tasks */
+    j = cJSON_Parse("{\"embed_dim\": 4, \"depths\": [2, 2, 2], \"num_heads\": [1, 2, 2], \"window_size\": 5, "
+                    "\"out_indices\": [1, 2]}");
+    CHECK(swin_config_from_json(j, &c) == SAA_OK);
+    cJSON_Delete(j);
+    e = compare_with_naive(&c, 130, 61);
+    printf("swin vs literal port (window 5): max abs error %.3g\n", e);
+    CHECK(e < 2e-4);
+}
+
+static void test_stored_index_checked(void)
+{
+    swin_config c;
+    cJSON *j = cJSON_Parse("{\"embed_dim\": 4, \"depths\": [1], \"num_heads\": [2], \"window_size\": 3, "
+                           "\"out_indices\": [0]}");
+    CHECK(swin_config_from_json(j, &c) == SAA_OK);
+    cJSON_Delete(j);
+    saa_weights *w = random_swin(&c);
+    /* a stored relative_position_index equal to the official one is accepted; a wrong one is refused */
+    saa_tensor *idx = saa_tensor_new(SAA_I64, 2, (int64_t[]){9, 9});
+    swin_relative_position_index(3, idx->data);
+    saa_weights_add(w, "b.layers.0.blocks.0.attn.relative_position_index", idx);
+    swin_model *m = NULL;
+    CHECK(swin_load(w, "b.", &c, &m) == SAA_OK);
+    swin_free(m);
+    saa_weights_close(w);
+    m = NULL;
+    w = random_swin(&c);
+    idx = saa_tensor_new(SAA_I64, 2, (int64_t[]){9, 9});
+    swin_relative_position_index(3, idx->data);
+    ((int64_t *)idx->data)[5] += 1;
+    saa_weights_add(w, "b.layers.0.blocks.0.attn.relative_position_index", idx);
+    CHECK(swin_load(w, "b.", &c, &m) != SAA_OK);
+    CHECK(m == NULL);
+    saa_weights_close(w);
 }
 
 /* The gdino_tiny image stage: image.resized_u8, image.tensor, backbone.level0..2 fed the stored
@@ -245,6 +567,8 @@ int main(void)
     test_target_size();
     test_normalisation();
     test_configs();
+    test_forward_vs_literal_port();
+    test_stored_index_checked();
     int ran_golden = test_golden();
     if (!ran_golden && test_failed == 0) {
         printf("%d passed, 0 failed (golden stage skipped)\n", test_passed);

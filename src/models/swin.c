@@ -105,70 +105,100 @@ static void config_common(swin_config *c)
     c->ln_eps = 1e-5f;
 }
 
-void swin_config_swin_t(swin_config *c)
+/* mirrors backbone/swin_transformer.py: build_swin_transformer's model_para_dict, with
+ * pretrain_img_size = int(name.split("_")[-2]) as backbone.py: build_backbone derives it */
+int swin_config_from_name(const char *name, swin_config *c)
 {
-    config_common(c);
-    static const int depths[4] = {2, 2, 6, 2}, heads[4] = {3, 6, 12, 24};
-    c->embed_dim = 96;
-    memcpy(c->depths, depths, sizeof depths);
-    memcpy(c->num_heads, heads, sizeof heads);
-    c->window_size = 7;
-    c->pretrain_img_size = 224;
+    static const struct {
+        const char *name;
+        int embed, depths[4], heads[4], window, pretrain;
+    } presets[] = {
+        {"swin_T_224_1k", 96, {2, 2, 6, 2}, {3, 6, 12, 24}, 7, 224},
+        {"swin_B_224_22k", 128, {2, 2, 18, 2}, {4, 8, 16, 32}, 7, 224},
+        {"swin_B_384_22k", 128, {2, 2, 18, 2}, {4, 8, 16, 32}, 12, 384},
+        {"swin_L_224_22k", 192, {2, 2, 18, 2}, {6, 12, 24, 48}, 7, 224},
+        {"swin_L_384_22k", 192, {2, 2, 18, 2}, {6, 12, 24, 48}, 12, 384},
+    };
+    for (size_t i = 0; name && i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(name, presets[i].name)) continue;
+        config_common(c);
+        c->embed_dim = presets[i].embed;
+        memcpy(c->depths, presets[i].depths, sizeof c->depths);
+        memcpy(c->num_heads, presets[i].heads, sizeof c->num_heads);
+        c->window_size = presets[i].window;
+        c->pretrain_img_size = presets[i].pretrain;
+        return SAA_OK;
+    }
+    return saa_set_error(SAA_EINVAL, "swin: unknown backbone \"%s\" (expected swin_T_224_1k, swin_B_224_22k, "
+                                     "swin_B_384_22k, swin_L_224_22k or swin_L_384_22k)", name ? name : "(null)");
 }
 
-void swin_config_swin_b(swin_config *c)
-{
-    config_common(c);
-    static const int depths[4] = {2, 2, 18, 2}, heads[4] = {4, 8, 16, 32};
-    c->embed_dim = 128;
-    memcpy(c->depths, depths, sizeof depths);
-    memcpy(c->num_heads, heads, sizeof heads);
-    c->window_size = 12;
-    c->pretrain_img_size = 384;
-}
+void swin_config_swin_t(swin_config *c) { swin_config_from_name("swin_T_224_1k", c); }
 
-static int json_int_array(const cJSON *j, const char *key, int *out, int max, int *n)
+void swin_config_swin_b(swin_config *c) { swin_config_from_name("swin_B_384_22k", c); }
+
+/* j[key] (or j[alt]) as an int array of 1..max entries; 0 when absent, -1 when malformed */
+static int json_int_array(const cJSON *j, const char *key, const char *alt, int *out, int max, int *n)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 || cJSON_GetArraySize(a) > max) return 0;
+    if (!a && alt) a = cJSON_GetObjectItemCaseSensitive(j, alt);
+    if (!a) return 0;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 || cJSON_GetArraySize(a) > max) return -1;
     int i = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, a) {
-        if (!cJSON_IsNumber(it)) return 0;
+        if (!cJSON_IsNumber(it)) return -1;
         out[i++] = it->valueint;
     }
     *n = i;
     return 1;
 }
 
+static const cJSON *json_number(const cJSON *j, const char *key, const char *alt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v && alt) v = cJSON_GetObjectItemCaseSensitive(j, alt);
+    return cJSON_IsNumber(v) ? v : NULL;
+}
+
 int swin_config_from_json(const cJSON *j, swin_config *c)
 {
-    config_common(c);
-    c->pretrain_img_size = 224;
-    const cJSON *v;
+    if (!cJSON_IsObject(j)) return saa_set_error(SAA_EFORMAT, "swin config: expected a JSON object");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "backbone");
+    int have_preset = 0;
+    if (cJSON_IsString(v)) {
+        int rc = swin_config_from_name(v->valuestring, c);
+        if (rc != SAA_OK) return rc;
+        have_preset = 1;
+    } else {
+        config_common(c);
+        c->pretrain_img_size = 224;
+    }
+    /* golden "swin_config" keys, or the "swin_*" keys of a Grounding DINO tiny config */
     int nd = 0, nh = 0;
-    if (!cJSON_IsObject(j) || !json_int_array(j, "depths", c->depths, SWIN_MAX_STAGES, &nd) ||
-        !json_int_array(j, "num_heads", c->num_heads, SWIN_MAX_STAGES, &nh) || nd != nh)
+    int rd = json_int_array(j, "depths", "swin_depths", c->depths, SWIN_MAX_STAGES, &nd);
+    int rh = json_int_array(j, "num_heads", "swin_heads", c->num_heads, SWIN_MAX_STAGES, &nh);
+    if (rd < 0 || rh < 0 || ((rd || rh || !have_preset) && (rd != 1 || rh != 1 || nd != nh)))
         return saa_set_error(SAA_EFORMAT, "swin config: expected \"depths\" and \"num_heads\" arrays of equal "
                                           "length (1..%d)", SWIN_MAX_STAGES);
-    c->num_stages = nd;
-    v = cJSON_GetObjectItemCaseSensitive(j, "embed_dim");
-    if (!cJSON_IsNumber(v)) return saa_set_error(SAA_EFORMAT, "swin config: expected a number \"embed_dim\"");
-    c->embed_dim = v->valueint;
-    v = cJSON_GetObjectItemCaseSensitive(j, "window_size");
-    if (!cJSON_IsNumber(v)) return saa_set_error(SAA_EFORMAT, "swin config: expected a number \"window_size\"");
-    c->window_size = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "mlp_ratio")) && cJSON_IsNumber(v)) c->mlp_ratio = (float)v->valuedouble;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "patch_size")) && cJSON_IsNumber(v)) c->patch_size = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "layer_norm_eps")) && cJSON_IsNumber(v)) c->ln_eps = (float)v->valuedouble;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "pretrain_img_size")) && cJSON_IsNumber(v))
-        c->pretrain_img_size = v->valueint;
+    if (rd == 1) c->num_stages = nd;
+    if ((v = json_number(j, "embed_dim", "swin_embed_dim")))
+        c->embed_dim = v->valueint;
+    else if (!have_preset)
+        return saa_set_error(SAA_EFORMAT, "swin config: expected a number \"embed_dim\"");
+    if ((v = json_number(j, "window_size", "swin_window")))
+        c->window_size = v->valueint;
+    else if (!have_preset)
+        return saa_set_error(SAA_EFORMAT, "swin config: expected a number \"window_size\"");
+    if ((v = json_number(j, "mlp_ratio", "swin_mlp_ratio"))) c->mlp_ratio = (float)v->valuedouble;
+    if ((v = json_number(j, "patch_size", NULL))) c->patch_size = v->valueint;
+    if ((v = json_number(j, "layer_norm_eps", NULL))) c->ln_eps = (float)v->valuedouble;
+    if ((v = json_number(j, "pretrain_img_size", NULL))) c->pretrain_img_size = v->valueint;
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "patch_norm"))) c->patch_norm = cJSON_IsTrue(v);
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "ape")) && cJSON_IsTrue(v))
         return saa_set_error(SAA_EUNSUPPORTED, "swin config: ape (absolute position embedding) is not supported "
                                                "(Grounding DINO builds Swin with ape=False)");
-    if (cJSON_GetObjectItemCaseSensitive(j, "out_indices") &&
-        !json_int_array(j, "out_indices", c->out_indices, SWIN_MAX_STAGES, &c->num_out))
+    if (json_int_array(j, "out_indices", "return_interm_indices", c->out_indices, SWIN_MAX_STAGES, &c->num_out) < 0)
         return saa_set_error(SAA_EFORMAT, "swin config: \"out_indices\" must be an array of stage numbers");
     return SAA_OK;
 }
@@ -462,7 +492,7 @@ int swin_load(saa_weights *w, const char *prefix, const swin_config *cfg, swin_m
  * competing with the OpenMP team). An attention task is a group of windows: partition + norm1, qkv,
  * attention, proj and the residual add all stay in that thread's buffers; an MLP task is a block of
  * token rows. */
-enum { TASK_ROWS = 1024 };
+enum { TASK_ROWS = 4096 };
 
 /* y[rows, out] (=|+=) x[rows, in] W[out, in]^T + b, on the calling thread */
 static void linear_rows(const float *x, int64_t rows, int64_t in, const float *W, const float *bias, int64_t out,

@@ -56,8 +56,13 @@ typedef struct {
  * (swin_B_384_22k). */
 void swin_config_swin_t(swin_config *c);
 void swin_config_swin_b(swin_config *c);
-/* From a JSON object with keys embed_dim, depths, num_heads, window_size, and optionally mlp_ratio,
- * patch_size, out_indices, patch_norm, ape (must be false), layer_norm_eps, pretrain_img_size. */
+/* build_swin_transformer's names: swin_T_224_1k, swin_B_224_22k, swin_B_384_22k, swin_L_224_22k,
+ * swin_L_384_22k (out_indices [1, 2, 3]). */
+int swin_config_from_name(const char *name, swin_config *c);
+/* From a JSON object: the golden "swin_config" (embed_dim, depths, num_heads, window_size, and optionally
+ * mlp_ratio, patch_size, out_indices, patch_norm, ape (must be false), layer_norm_eps, pretrain_img_size),
+ * or a Grounding DINO config ("backbone" preset name and/or swin_embed_dim, swin_depths, swin_heads,
+ * swin_window, swin_mlp_ratio, return_interm_indices); explicit keys override the preset. */
 int swin_config_from_json(const cJSON *j, swin_config *c);
 
 typedef struct swin_model swin_model;
