@@ -6,7 +6,9 @@
 #include "core/ops_internal.h"
 #include "saa/tensor.h"
 
-size_t saa_conv_im2col_limit_bytes = (size_t)64 << 20;
+/* 16 MB keeps the buffer below glibc's largest mmap threshold (32 MB), so after the first call it
+ * is recycled from the heap instead of being mapped and page-faulted again on every conv. */
+size_t saa_conv_im2col_limit_bytes = (size_t)16 << 20;
 
 int64_t saa_conv_out_size(int64_t in, int k, int stride, int pad, int dil)
 {
@@ -25,7 +27,8 @@ static void fill_bias(float *y, int64_t O, int64_t plane, const float *b)
 }
 
 /* Columns for output rows [oh0, oh0 + nrows) of one group: col[(c*KH + kh)*KW + kw][r*OW + ow]
- * = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] (0 outside the image). */
+ * = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] (0 outside the image). The valid ow range of each
+ * (kw) is computed once, so the inner loop is a plain copy (memcpy for stride 1). */
 static void im2col(const float *x, int64_t Cg, int64_t H, int64_t W, int64_t KH, int64_t KW, saa_conv_params p,
                    int64_t OW, int64_t oh0, int64_t nrows, float *col)
 {
@@ -35,6 +38,12 @@ static void im2col(const float *x, int64_t Cg, int64_t H, int64_t W, int64_t KH,
         int64_t c = row / (KH * KW), kh = (row / KW) % KH, kw = row % KW;
         const float *xc = x + c * H * W;
         float *dst = col + row * ncols;
+        /* ow is valid when 0 <= ow*sw + off < W */
+        int64_t off = kw * p.dil_w - p.pad_w, sw = p.stride_w;
+        int64_t ow_lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        int64_t ow_hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
+        if (ow_hi > OW) ow_hi = OW;
+        if (ow_lo > ow_hi) ow_lo = ow_hi;
         for (int64_t r = 0; r < nrows; r++) {
             int64_t ih = (oh0 + r) * p.stride_h - p.pad_h + kh * p.dil_h;
             float *d = dst + r * OW;
@@ -42,9 +51,14 @@ static void im2col(const float *x, int64_t Cg, int64_t H, int64_t W, int64_t KH,
                 memset(d, 0, (size_t)OW * sizeof *d);
                 continue;
             }
-            const float *xr = xc + ih * W;
-            int64_t iw = -p.pad_w + kw * p.dil_w;
-            for (int64_t ow = 0; ow < OW; ow++, iw += p.stride_w) d[ow] = (iw >= 0 && iw < W) ? xr[iw] : 0.0f;
+            int64_t base = ih * W + off; /* element ow is xc[base + ow * sw] */
+            if (ow_lo > 0) memset(d, 0, (size_t)ow_lo * sizeof *d);
+            if (sw == 1) {
+                if (ow_hi > ow_lo) memcpy(d + ow_lo, xc + base + ow_lo, (size_t)(ow_hi - ow_lo) * sizeof *d);
+            } else {
+                for (int64_t ow = ow_lo; ow < ow_hi; ow++) d[ow] = xc[base + ow * sw];
+            }
+            if (ow_hi < OW) memset(d + ow_hi, 0, (size_t)(OW - ow_hi) * sizeof *d);
         }
     }
 }
