@@ -1,0 +1,1091 @@
+/* Grounding DINO after the backbone and the text encoder: input projections, position embeddings, the
+ * fusion encoder, language-guided query selection, the decoder with iterative box refinement, the
+ * contrastive heads, and SAA+'s bbox_suppression.
+ *
+ * Mirrors groundingdino/models/GroundingDINO/{groundingdino.py, transformer.py, fuse_modules.py,
+ * transformer_vanilla.py, utils.py, backbone/position_encoding.py} (eval mode, batch 1, no padding) and
+ * SAA/model.py. Activations are row-major [tokens, channels]. */
+#include <ctype.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/gdino_impl.h"
+#include "models/gdino_model.h"
+#include "saa/tensor.h"
+#include "saa/tokenizer.h"
+
+#define TWO_PI_F ((float)(2.0 * 3.14159265358979323846))
+#define LN_EPS 1e-5f
+/* Row block for the big per-token projections (bounds the [rows, 2048] FFN and fusion buffers). */
+#define ROW_BLOCK 2048
+
+/* ---------- config ---------- */
+
+int saa_gdino_config_preset(const char *name, saa_gdino_config *c)
+{
+    memset(c, 0, sizeof *c);
+    /* GroundingDINO_SwinT_OGC.py */
+    c->hidden_dim = 256;
+    c->nheads = 8;
+    c->enc_layers = 6;
+    c->dec_layers = 6;
+    c->dim_feedforward = 2048;
+    c->num_queries = 900;
+    c->enc_n_points = 4;
+    c->dec_n_points = 4;
+    c->num_feature_levels = 4;
+    c->max_text_len = 256;
+    c->pe_temperature_h = 20;
+    c->pe_temperature_w = 20;
+    /* swin_T_224_1k */
+    c->swin_patch_size = 4;
+    c->swin_embed_dim = 96;
+    c->swin_window = 7;
+    memcpy(c->swin_depths, (int[]){2, 2, 6, 2}, sizeof c->swin_depths);
+    memcpy(c->swin_heads, (int[]){3, 6, 12, 24}, sizeof c->swin_heads);
+    c->swin_mlp_ratio = 4.0f;
+    c->swin_ln_eps = 1e-5f;
+    c->swin_num_out = 3;
+    memcpy(c->swin_out_indices, (int[]){1, 2, 3, 0}, sizeof c->swin_out_indices);
+    /* bert-base-uncased */
+    c->bert_vocab_size = 30522;
+    c->bert_hidden = 768;
+    c->bert_layers = 12;
+    c->bert_heads = 12;
+    c->bert_intermediate = 3072;
+    c->bert_max_position = 512;
+    c->bert_type_vocab = 2;
+    c->bert_ln_eps = 1e-12f;
+    /* SAA+ transform */
+    c->resize_size = 800;
+    c->resize_max_size = 1333;
+    if (!name || !strcmp(name, "swint_ogc") || !strcmp(name, "swint")) return SAA_OK;
+    if (!strcmp(name, "swinb") || !strcmp(name, "swinb_cogcoor")) {
+        /* GroundingDINO_SwinB_cfg.py: swin_B_384_22k */
+        c->swin_embed_dim = 128;
+        c->swin_window = 12;
+        memcpy(c->swin_depths, (int[]){2, 2, 18, 2}, sizeof c->swin_depths);
+        memcpy(c->swin_heads, (int[]){4, 8, 16, 32}, sizeof c->swin_heads);
+        return SAA_OK;
+    }
+    return saa_set_error(SAA_EINVAL, "gdino: unknown config preset '%s' (expected swint_ogc or swinb)", name);
+}
+
+static int json_int(const cJSON *o, const char *key, int *dst)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v)) return saa_set_error(SAA_EFORMAT, "gdino config: '%s' must be a number", key);
+    *dst = v->valueint;
+    return 0;
+}
+
+static int json_float(const cJSON *o, const char *key, float *dst)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v)) return saa_set_error(SAA_EFORMAT, "gdino config: '%s' must be a number", key);
+    *dst = (float)v->valuedouble;
+    return 0;
+}
+
+/* Integer array of at most max entries; *count receives the length when count != NULL. */
+static int json_int_array(const cJSON *o, const char *key, int *dst, int max, int *count)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return 0;
+    int n = cJSON_GetArraySize(v);
+    if (!cJSON_IsArray(v) || n > max)
+        return saa_set_error(SAA_EFORMAT, "gdino config: '%s' must be an array of at most %d numbers", key, max);
+    for (int i = 0; i < n; i++) {
+        const cJSON *e = cJSON_GetArrayItem(v, i);
+        if (!cJSON_IsNumber(e)) return saa_set_error(SAA_EFORMAT, "gdino config: '%s' must hold numbers", key);
+        dst[i] = e->valueint;
+    }
+    if (count) *count = n;
+    return 0;
+}
+
+int saa_gdino_config_from_json(const cJSON *root, saa_gdino_config *c)
+{
+    saa_gdino_config_preset("swint_ogc", c);
+    int rc = 0;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (m) {
+        rc |= json_int(m, "hidden_dim", &c->hidden_dim);
+        rc |= json_int(m, "nheads", &c->nheads);
+        rc |= json_int(m, "enc_layers", &c->enc_layers);
+        rc |= json_int(m, "dec_layers", &c->dec_layers);
+        rc |= json_int(m, "dim_feedforward", &c->dim_feedforward);
+        rc |= json_int(m, "num_queries", &c->num_queries);
+        rc |= json_int(m, "enc_n_points", &c->enc_n_points);
+        rc |= json_int(m, "dec_n_points", &c->dec_n_points);
+        rc |= json_int(m, "num_feature_levels", &c->num_feature_levels);
+        rc |= json_int_array(m, "return_interm_indices", c->swin_out_indices, SAA_GDINO_MAX_STAGES,
+                             &c->swin_num_out);
+    }
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "model_fixed");
+    if (f) {
+        rc |= json_float(f, "pe_temperatureH", &c->pe_temperature_h);
+        rc |= json_float(f, "pe_temperatureW", &c->pe_temperature_w);
+        rc |= json_int(f, "max_text_len", &c->max_text_len);
+    }
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "swin_config");
+    if (s) {
+        rc |= json_int(s, "embed_dim", &c->swin_embed_dim);
+        rc |= json_int_array(s, "depths", c->swin_depths, SAA_GDINO_MAX_STAGES, NULL);
+        rc |= json_int_array(s, "num_heads", c->swin_heads, SAA_GDINO_MAX_STAGES, NULL);
+        rc |= json_int(s, "window_size", &c->swin_window);
+        rc |= json_float(s, "mlp_ratio", &c->swin_mlp_ratio);
+        rc |= json_int(s, "patch_size", &c->swin_patch_size);
+        rc |= json_int_array(s, "out_indices", c->swin_out_indices, SAA_GDINO_MAX_STAGES, &c->swin_num_out);
+        rc |= json_float(s, "layer_norm_eps", &c->swin_ln_eps);
+    }
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "bert_config");
+    if (b) {
+        rc |= json_int(b, "vocab_size", &c->bert_vocab_size);
+        rc |= json_int(b, "hidden_size", &c->bert_hidden);
+        rc |= json_int(b, "num_hidden_layers", &c->bert_layers);
+        rc |= json_int(b, "num_attention_heads", &c->bert_heads);
+        rc |= json_int(b, "intermediate_size", &c->bert_intermediate);
+        rc |= json_int(b, "max_position_embeddings", &c->bert_max_position);
+        rc |= json_int(b, "type_vocab_size", &c->bert_type_vocab);
+        rc |= json_float(b, "layer_norm_eps", &c->bert_ln_eps);
+    }
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "preprocess");
+    if (p) {
+        rc |= json_int(p, "resize_size", &c->resize_size);
+        rc |= json_int(p, "resize_max_size", &c->resize_max_size);
+    }
+    if (rc) return SAA_EFORMAT;
+    if (c->hidden_dim != 256)
+        return saa_set_error(SAA_EUNSUPPORTED, "gdino config: hidden_dim must be 256 (the official code hard-codes "
+                                               "256-d text and 128-per-coordinate query sine embeddings), got %d",
+                             c->hidden_dim);
+    if (c->nheads < 2 || c->nheads % 2 || c->dim_feedforward % 2 || c->hidden_dim % c->nheads ||
+        c->dim_feedforward / 2 % (c->nheads / 2) || c->num_feature_levels < c->swin_num_out ||
+        c->num_feature_levels > MSDA_MAX_LEVELS || c->swin_num_out < 1 || c->num_queries < 1 ||
+        c->dec_layers < 1 || c->enc_layers < 0 || c->enc_layers > GDINO_MAX_LAYERS || c->dec_layers > GDINO_MAX_LAYERS)
+        return saa_set_error(SAA_EINVAL, "gdino config: inconsistent transformer sizes");
+    return SAA_OK;
+}
+
+/* ---------- weights ---------- */
+
+static void bind_lin(saa_binder *b, gd_lin *l, int64_t out, int64_t in, const char *name)
+{
+    l->w = saa_bind(b, 2, (int64_t[]){out, in}, "%s.weight", name);
+    l->b = saa_bind(b, 1, (int64_t[]){out}, "%s.bias", name);
+}
+
+static void bind_ln(saa_binder *b, gd_ln *l, int64_t dim, const char *name)
+{
+    l->w = saa_bind(b, 1, (int64_t[]){dim}, "%s.weight", name);
+    l->b = saa_bind(b, 1, (int64_t[]){dim}, "%s.bias", name);
+}
+
+static void bind_mha(saa_binder *b, gd_mha *m, int64_t d, int nheads, const char *name)
+{
+    m->nheads = nheads;
+    m->in_w = saa_bind(b, 2, (int64_t[]){3 * d, d}, "%s.in_proj_weight", name);
+    m->in_b = saa_bind(b, 1, (int64_t[]){3 * d}, "%s.in_proj_bias", name);
+    char n[320];
+    snprintf(n, sizeof n, "%.256s.out_proj", name);
+    bind_lin(b, &m->out, d, d, n);
+}
+
+static void bind_mlp(saa_binder *b, gd_mlp *m, int64_t in, int64_t hidden, int64_t out, int nlayers, const char *name)
+{
+    m->n = nlayers;
+    for (int i = 0; i < nlayers; i++) {
+        char n[320];
+        snprintf(n, sizeof n, "%.256s.layers.%d", name, i);
+        bind_lin(b, &m->l[i], i == nlayers - 1 ? out : hidden, i == 0 ? in : hidden, n);
+    }
+}
+
+int gdino_bind_transformer(saa_gdino *g, saa_weights *w)
+{
+    const saa_gdino_config *c = &g->cfg;
+    const int64_t d = c->hidden_dim, dff = c->dim_feedforward, nl = c->num_feature_levels;
+    char n[256];
+    saa_binder *b = saa_binder_new(w, "");
+    if (!b) return SAA_ENOMEM;
+    bind_lin(b, &g->feat_map, d, c->bert_hidden, "feat_map");
+    /* input projections: 1x1 conv per backbone output, then 3x3 stride-2 convs */
+    int64_t cin = c->swin_embed_dim << c->swin_out_indices[c->swin_num_out - 1];
+    for (int l = 0; l < nl; l++) {
+        gd_proj *p = &g->proj[l];
+        if (l < c->swin_num_out) {
+            p->cin = c->swin_embed_dim << c->swin_out_indices[l];
+            p->k = 1, p->stride = 1, p->pad = 0;
+        } else {
+            p->cin = (int)cin;
+            p->k = 3, p->stride = 2, p->pad = 1;
+            cin = d;
+        }
+        p->conv_w = saa_bind(b, 4, (int64_t[]){d, p->cin, p->k, p->k}, "input_proj.%d.0.weight", l);
+        p->conv_b = saa_bind(b, 1, (int64_t[]){d}, "input_proj.%d.0.bias", l);
+        p->gn_w = saa_bind(b, 1, (int64_t[]){d}, "input_proj.%d.1.weight", l);
+        p->gn_b = saa_bind(b, 1, (int64_t[]){d}, "input_proj.%d.1.bias", l);
+    }
+    g->level_embed = saa_bind(b, 2, (int64_t[]){nl, d}, "transformer.level_embed");
+    g->tgt_embed = saa_bind(b, 2, (int64_t[]){c->num_queries, d}, "transformer.tgt_embed.weight");
+    for (int i = 0; i < c->enc_layers; i++) {
+        gd_enc_layer *e = &g->enc[i];
+        snprintf(n, sizeof n, "transformer.encoder.layers.%d.self_attn.", i);
+        msda_bind(&e->attn, b, n, (int)d, c->nheads, (int)nl, c->enc_n_points);
+        snprintf(n, sizeof n, "transformer.encoder.layers.%d.norm1", i), bind_ln(b, &e->norm1, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.layers.%d.norm2", i), bind_ln(b, &e->norm2, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.layers.%d.linear1", i), bind_lin(b, &e->linear1, dff, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.layers.%d.linear2", i), bind_lin(b, &e->linear2, d, dff, n);
+
+        gd_text_layer *t = &g->text[i];
+        snprintf(n, sizeof n, "transformer.encoder.text_layers.%d.self_attn", i);
+        bind_mha(b, &t->attn, d, c->nheads / 2, n);
+        snprintf(n, sizeof n, "transformer.encoder.text_layers.%d.linear1", i), bind_lin(b, &t->linear1, dff / 2, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.text_layers.%d.linear2", i), bind_lin(b, &t->linear2, d, dff / 2, n);
+        snprintf(n, sizeof n, "transformer.encoder.text_layers.%d.norm1", i), bind_ln(b, &t->norm1, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.text_layers.%d.norm2", i), bind_ln(b, &t->norm2, d, n);
+
+        gd_fusion *f = &g->fusion[i];
+        const int64_t E = dff / 2;
+        f->nheads = c->nheads / 2;
+        f->embed = (int)E;
+        snprintf(n, sizeof n, "transformer.encoder.fusion_layers.%d.layer_norm_v", i), bind_ln(b, &f->norm_v, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.fusion_layers.%d.layer_norm_l", i), bind_ln(b, &f->norm_l, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.fusion_layers.%d.attn.v_proj", i), bind_lin(b, &f->v_proj, E, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.fusion_layers.%d.attn.l_proj", i), bind_lin(b, &f->l_proj, E, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.fusion_layers.%d.attn.values_v_proj", i);
+        bind_lin(b, &f->values_v, E, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.fusion_layers.%d.attn.values_l_proj", i);
+        bind_lin(b, &f->values_l, E, d, n);
+        snprintf(n, sizeof n, "transformer.encoder.fusion_layers.%d.attn.out_v_proj", i), bind_lin(b, &f->out_v, d, E, n);
+        snprintf(n, sizeof n, "transformer.encoder.fusion_layers.%d.attn.out_l_proj", i), bind_lin(b, &f->out_l, d, E, n);
+        f->gamma_v = saa_bind(b, 1, (int64_t[]){d}, "transformer.encoder.fusion_layers.%d.gamma_v", i);
+        f->gamma_l = saa_bind(b, 1, (int64_t[]){d}, "transformer.encoder.fusion_layers.%d.gamma_l", i);
+    }
+    for (int i = 0; i < c->dec_layers; i++) {
+        gd_dec_layer *e = &g->dec[i];
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.cross_attn.", i);
+        msda_bind(&e->cross, b, n, (int)d, c->nheads, (int)nl, c->dec_n_points);
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.norm1", i), bind_ln(b, &e->norm1, d, n);
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.ca_text", i), bind_mha(b, &e->ca_text, d, c->nheads, n);
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.catext_norm", i), bind_ln(b, &e->catext_norm, d, n);
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.self_attn", i), bind_mha(b, &e->self_attn, d, c->nheads, n);
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.norm2", i), bind_ln(b, &e->norm2, d, n);
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.linear1", i), bind_lin(b, &e->linear1, dff, d, n);
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.linear2", i), bind_lin(b, &e->linear2, d, dff, n);
+        snprintf(n, sizeof n, "transformer.decoder.layers.%d.norm3", i), bind_ln(b, &e->norm3, d, n);
+        /* GroundingDINO.bbox_embed[i] (the same module as transformer.decoder.bbox_embed[i]) */
+        snprintf(n, sizeof n, "bbox_embed.%d", i), bind_mlp(b, &g->bbox_embed[i], d, d, 4, 3, n);
+    }
+    bind_ln(b, &g->dec_norm, d, "transformer.decoder.norm");
+    bind_mlp(b, &g->ref_point_head, 2 * d, d, d, 2, "transformer.decoder.ref_point_head");
+    bind_lin(b, &g->enc_output, d, d, "transformer.enc_output");
+    bind_ln(b, &g->enc_output_norm, d, "transformer.enc_output_norm");
+    bind_mlp(b, &g->enc_bbox, d, d, 4, 3, "transformer.enc_out_bbox_embed");
+    return saa_binder_finish(b);
+}
+
+/* ---------- small helpers ---------- */
+
+static void add_into(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+static void add_to(const float *a, const float *b, int64_t n, float *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+/* MLP (groundingdino/models/GroundingDINO/utils.py): relu between layers. tmp: 2*rows*max(hidden) floats. */
+static void mlp_forward(const gd_mlp *m, const float *x, int64_t rows, int64_t in, int64_t hidden, int64_t out,
+                        float *y, float *tmp)
+{
+    const float *cur = x;
+    int64_t cur_in = in;
+    for (int i = 0; i < m->n; i++) {
+        const int last = i == m->n - 1;
+        const int64_t o = last ? out : hidden;
+        float *dst = last ? y : tmp + (i % 2) * rows * hidden;
+        saa_linear(cur, rows, cur_in, m->l[i].w, m->l[i].b, o, dst);
+        if (!last) saa_relu(dst, rows * o);
+        cur = dst;
+        cur_in = o;
+    }
+}
+
+static float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* groundingdino/util/misc.py: inverse_sigmoid(x, eps=1e-3) */
+static float inverse_sigmoidf(float x)
+{
+    x = x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x;
+    float x1 = x < 1e-3f ? 1e-3f : x;
+    float x2 = 1.0f - x;
+    x2 = x2 < 1e-3f ? 1e-3f : x2;
+    return logf(x1 / x2);
+}
+
+/* torch.nn.MultiheadAttention (batch 1, eval): q_in[Lq,d], k_in/v_in[Lk,d] -> out[Lq,d].
+ * mask: additive [Lq,Lk] or NULL. */
+static int mha_forward(const gd_mha *m, int64_t d, const float *q_in, int64_t Lq, const float *k_in,
+                       const float *v_in, int64_t Lk, const float *mask, float *out)
+{
+    const int64_t nh = m->nheads, hd = d / nh;
+    float *buf = malloc((size_t)(2 * Lq * d + 2 * Lk * d + Lq * Lk) * sizeof(float));
+    if (!buf) return saa_set_error(SAA_ENOMEM, "gdino attention: out of memory");
+    float *Q = buf, *K = Q + Lq * d, *V = K + Lk * d, *O = V + Lk * d, *S = O + Lq * d;
+    saa_linear(q_in, Lq, d, m->in_w, m->in_b, d, Q);
+    saa_linear(k_in, Lk, d, m->in_w + d * d, m->in_b + d, d, K);
+    saa_linear(v_in, Lk, d, m->in_w + 2 * d * d, m->in_b + 2 * d, d, V);
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int64_t h = 0; h < nh; h++)
+        saa_attention_head(Q + h * hd, d, K + h * hd, d, V + h * hd, d, Lq, Lk, hd, hd, scale, mask, O + h * hd, d, S);
+    saa_linear(O, Lq, d, m->out.w, m->out.b, d, out);
+    free(buf);
+    return SAA_OK;
+}
+
+/* forward_ffn of the encoder/decoder layers and the text enhancer's FFN: x = LN(x + linear2(relu(linear1(x)))),
+ * in place, in row blocks. */
+static int ffn_forward(const gd_lin *l1, const gd_lin *l2, const gd_ln *norm, int64_t d, int64_t dff, float *x,
+                       int64_t rows)
+{
+    const int64_t blk = rows < ROW_BLOCK ? rows : ROW_BLOCK;
+    float *h = malloc((size_t)(blk * (dff + d)) * sizeof(float));
+    if (!h) return saa_set_error(SAA_ENOMEM, "gdino ffn: out of memory");
+    float *y = h + blk * dff;
+    for (int64_t r0 = 0; r0 < rows; r0 += blk) {
+        const int64_t nb = rows - r0 < blk ? rows - r0 : blk;
+        float *xb = x + r0 * d;
+        saa_linear(xb, nb, d, l1->w, l1->b, dff, h);
+        saa_relu(h, nb * dff);
+        saa_linear(h, nb, dff, l2->w, l2->b, d, y);
+        add_into(xb, y, nb * d);
+        saa_layer_norm(xb, nb, d, norm->w, norm->b, LN_EPS, xb);
+    }
+    free(h);
+    return SAA_OK;
+}
+
+/* ---------- position embeddings ---------- */
+
+/* PositionEmbeddingSineHW (normalize=True, scale 2*pi) of an unpadded H x W map:
+ * pos[H*W, 2*npf] = [pos_y(npf), pos_x(npf)], each interleaved sin/cos. */
+static void sine_pos_hw(int64_t H, int64_t W, int64_t npf, float temp_h, float temp_w, float *pos)
+{
+    float *dim_ty = malloc((size_t)npf * 2 * sizeof(float));
+    if (!dim_ty) return;
+    float *dim_tx = dim_ty + npf;
+    for (int64_t i = 0; i < npf; i++) {
+        const float e = (2.0f * (float)(i / 2)) / (float)npf;
+        dim_tx[i] = powf(temp_w, e);
+        dim_ty[i] = powf(temp_h, e);
+    }
+    const float eps = 1e-6f;
+    for (int64_t y = 0; y < H; y++) {
+        const float ye = (float)(y + 1) / ((float)H + eps) * TWO_PI_F;
+        for (int64_t x = 0; x < W; x++) {
+            const float xe = (float)(x + 1) / ((float)W + eps) * TWO_PI_F;
+            float *p = pos + (y * W + x) * 2 * npf;
+            for (int64_t i = 0; i < npf; i += 2) {
+                p[i] = sinf(ye / dim_ty[i]);
+                p[i + 1] = cosf(ye / dim_ty[i + 1]);
+                p[npf + i] = sinf(xe / dim_tx[i]);
+                p[npf + i + 1] = cosf(xe / dim_tx[i + 1]);
+            }
+        }
+    }
+    free(dim_ty);
+}
+
+/* get_sine_pos_embed(pos[..., None], num_pos_feats=npf, temperature=10000, exchange_xy=False) of integer
+ * positions: out[n, npf], interleaved sin/cos of pos * 2pi / dim_t. */
+static void sine_pos_1d(const int64_t *ids, int64_t n, int64_t npf, float *out)
+{
+    for (int64_t t = 0; t < n; t++) {
+        const float x = (float)ids[t] * TWO_PI_F;
+        for (int64_t i = 0; i < npf; i += 2) {
+            const float e = (2.0f * (float)(i / 2)) / (float)npf;
+            const float dt = powf(10000.0f, e);
+            out[t * npf + i] = sinf(x / dt);
+            out[t * npf + i + 1] = cosf(x / dt);
+        }
+    }
+}
+
+/* gen_sineembed_for_position for 4-d boxes: out[nq, 4*128] in the order (y, x, w, h). */
+static void sine_embed_boxes(const float *ref, int64_t nq, float *out)
+{
+    float dim_t[128];
+    for (int i = 0; i < 128; i++) dim_t[i] = powf(10000.0f, (2.0f * (float)(i / 2)) / 128.0f);
+    static const int order[4] = {1, 0, 2, 3};
+    for (int64_t q = 0; q < nq; q++)
+        for (int k = 0; k < 4; k++) {
+            const float e = ref[q * 4 + order[k]] * TWO_PI_F;
+            float *o = out + q * 512 + k * 128;
+            for (int i = 0; i < 128; i += 2) {
+                o[i] = sinf(e / dim_t[i]);
+                o[i + 1] = cosf(e / dim_t[i + 1]);
+            }
+        }
+}
+
+/* ---------- image state ---------- */
+
+void gdino_image_free(gdino_image *im)
+{
+    if (!im) return;
+    free(im->src);
+    free(im->pos);
+    free(im->lvl_pos);
+    free(im->ref);
+    memset(im, 0, sizeof *im);
+}
+
+/* input_proj[l]: conv + GroupNorm(32) on x[cin, H, W] -> rows [H*W, d] of dst. */
+static int input_proj(const gd_proj *p, int64_t d, const float *x, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                      float *dst, float *chw)
+{
+    saa_conv_params cp = {p->stride, p->stride, p->pad, p->pad, 1, 1, 1};
+    saa_conv2d(x, 1, p->cin, H, W, p->conv_w, d, p->k, p->k, p->conv_b, cp, chw);
+    saa_group_norm(chw, d, OH * OW, 32, p->gn_w, p->gn_b, LN_EPS, chw);
+    for (int64_t c = 0; c < d; c++)
+        for (int64_t i = 0; i < OH * OW; i++) dst[i * d + c] = chw[c * OH * OW + i];
+    return SAA_OK;
+}
+
+int gdino_image_from_features(const saa_gdino *g, int nfeat, const float *const *feats, const int *C,
+                              const int *H, const int *W, gdino_image *out)
+{
+    const saa_gdino_config *c = &g->cfg;
+    const int64_t d = c->hidden_dim, nl = c->num_feature_levels;
+    memset(out, 0, sizeof *out);
+    if (nfeat != c->swin_num_out)
+        return saa_set_error(SAA_EINVAL, "gdino: %d backbone outputs, expected %d", nfeat, c->swin_num_out);
+    msda_levels *lv = &out->lv;
+    lv->n_levels = (int)nl;
+    int64_t n = 0;
+    for (int l = 0; l < nl; l++) {
+        if (l < nfeat) {
+            if (C[l] != g->proj[l].cin)
+                return saa_set_error(SAA_ESHAPE, "gdino: backbone output %d has %d channels, expected %d", l, C[l],
+                                     g->proj[l].cin);
+            lv->H[l] = H[l], lv->W[l] = W[l];
+        } else {
+            lv->H[l] = saa_conv_out_size(lv->H[l - 1], 3, 2, 1, 1);
+            lv->W[l] = saa_conv_out_size(lv->W[l - 1], 3, 2, 1, 1);
+        }
+        lv->start[l] = n;
+        n += lv->H[l] * lv->W[l];
+    }
+    lv->n_tokens = n;
+    out->src = malloc((size_t)(n * d) * sizeof(float));
+    out->pos = malloc((size_t)(n * d) * sizeof(float));
+    out->lvl_pos = malloc((size_t)(n * d) * sizeof(float));
+    out->ref = malloc((size_t)(n * 2) * sizeof(float));
+    float *chw = malloc((size_t)(lv->H[0] * lv->W[0] * d) * sizeof(float));
+    if (!out->src || !out->pos || !out->lvl_pos || !out->ref || !chw) {
+        free(chw);
+        gdino_image_free(out);
+        return saa_set_error(SAA_ENOMEM, "gdino: out of memory for the image tokens");
+    }
+    for (int l = 0; l < nl; l++) {
+        const int64_t h = lv->H[l], w = lv->W[l], s = lv->start[l];
+        if (l < nfeat) {
+            input_proj(&g->proj[l], d, feats[l], h, w, h, w, out->src + s * d, chw);
+        } else if (l == nfeat) {
+            /* the first extra level projects the LAST BACKBONE FEATURE, not its projection */
+            input_proj(&g->proj[l], d, feats[nfeat - 1], H[nfeat - 1], W[nfeat - 1], h, w, out->src + s * d, chw);
+        } else {
+            /* further levels project the previous projected level (back to [d, H, W] first) */
+            const int64_t ph = lv->H[l - 1], pw = lv->W[l - 1], ps = lv->start[l - 1];
+            float *prev = malloc((size_t)(ph * pw * d) * sizeof(float));
+            if (!prev) {
+                free(chw);
+                gdino_image_free(out);
+                return saa_set_error(SAA_ENOMEM, "gdino: out of memory");
+            }
+            for (int64_t i = 0; i < ph * pw; i++)
+                for (int64_t ch = 0; ch < d; ch++) prev[ch * ph * pw + i] = out->src[(ps + i) * d + ch];
+            input_proj(&g->proj[l], d, prev, ph, pw, h, w, out->src + s * d, chw);
+            free(prev);
+        }
+        sine_pos_hw(h, w, d / 2, c->pe_temperature_h, c->pe_temperature_w, out->pos + s * d);
+        for (int64_t i = 0; i < h * w; i++)
+            add_to(out->pos + (s + i) * d, g->level_embed + l * d, d, out->lvl_pos + (s + i) * d);
+        /* TransformerEncoder.get_reference_points with valid_ratios 1 */
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++) {
+                out->ref[(s + y * w + x) * 2] = ((float)x + 0.5f) / (float)w;
+                out->ref[(s + y * w + x) * 2 + 1] = ((float)y + 0.5f) / (float)h;
+            }
+    }
+    free(chw);
+    return SAA_OK;
+}
+
+/* ---------- encoder ---------- */
+
+/* BiAttentionBlock (fuse_modules.py), in place on v[N, d] and l[T, d]. */
+static int fusion_forward(const gd_fusion *f, int64_t d, float *v, int64_t N, float *l, int64_t T)
+{
+    const int64_t nh = f->nheads, E = f->embed, hd = E / nh;
+    const float scale = powf((float)hd, -0.5f);
+    const int64_t blk = N < ROW_BLOCK ? N : ROW_BLOCK;
+    float *S = malloc((size_t)(nh * N * T) * sizeof(float));             /* [heads][N][T] */
+    float *kl = malloc((size_t)(2 * T * E + T * E + 2 * nh * T) * sizeof(float));
+    float *bq = malloc((size_t)(blk * (2 * E + d)) * sizeof(float));
+    if (!S || !kl || !bq) {
+        free(S), free(kl), free(bq);
+        return saa_set_error(SAA_ENOMEM, "gdino fusion: out of memory");
+    }
+    float *vl = kl + T * E, *out_l = vl + T * E, *tmax = out_l + T * E, *tsum = tmax + nh * T;
+    float *bblk = bq + blk * E, *bd = bblk + blk * E;
+
+    saa_layer_norm(v, N, d, f->norm_v.w, f->norm_v.b, LN_EPS, v);
+    saa_layer_norm(l, T, d, f->norm_l.w, f->norm_l.b, LN_EPS, l);
+    saa_linear(l, T, d, f->l_proj.w, f->l_proj.b, E, kl);
+    saa_linear(l, T, d, f->values_l.w, f->values_l.b, E, vl);
+
+    /* pass 1: attention logits (v_proj(v) * scale) . l_proj(l) per head, and their global max */
+    float gmax = -INFINITY;
+    for (int64_t r0 = 0; r0 < N; r0 += blk) {
+        const int64_t nb = N - r0 < blk ? N - r0 : blk;
+        saa_linear(v + r0 * d, nb, d, f->v_proj.w, f->v_proj.b, E, bq);
+        for (int64_t i = 0; i < nb * E; i++) bq[i] *= scale;
+        for (int64_t h = 0; h < nh; h++)
+            saa_gemm(0, 1, nb, T, hd, 1.0f, bq + h * hd, E, kl + h * hd, E, 0.0f, S + (h * N + r0) * T, T);
+    }
+    for (int64_t i = 0; i < nh * N * T; i++) gmax = S[i] > gmax ? S[i] : gmax;
+    /* stable_softmax_2d: subtract the global max, clamp to [-50000, 50000] */
+    for (int64_t i = 0; i < nh * N * T; i++) {
+        float x = S[i] - gmax;
+        S[i] = x < -50000.0f ? -50000.0f : x > 50000.0f ? 50000.0f : x;
+    }
+    /* text side: softmax over the image tokens of (S^T - row max), clamped again */
+    for (int64_t h = 0; h < nh; h++)
+        for (int64_t t = 0; t < T; t++) {
+            float mx = -INFINITY;
+            for (int64_t n = 0; n < N; n++) mx = S[(h * N + n) * T + t] > mx ? S[(h * N + n) * T + t] : mx;
+            tmax[h * T + t] = mx;
+        }
+    for (int64_t h = 0; h < nh; h++)
+        for (int64_t t = 0; t < T; t++) {
+            /* shifted values are <= 0, so the softmax's own max is 0 (kept implicit) */
+            double s = 0;
+            for (int64_t n = 0; n < N; n++) {
+                float x = S[(h * N + n) * T + t] - tmax[h * T + t];
+                x = x < -50000.0f ? -50000.0f : x;
+                s += expf(x);
+            }
+            tsum[h * T + t] = (float)s;
+        }
+    memset(out_l, 0, (size_t)(T * E) * sizeof(float));
+    /* pass 2: out_l = softmax_N(.) @ values_v_proj(v), accumulated over row blocks */
+    for (int64_t r0 = 0; r0 < N; r0 += blk) {
+        const int64_t nb = N - r0 < blk ? N - r0 : blk;
+        saa_linear(v + r0 * d, nb, d, f->values_v.w, f->values_v.b, E, bq);
+        for (int64_t h = 0; h < nh; h++) {
+            /* P[T, nb] for this block, then out_l[:, h] += P @ vv_blk[:, h] */
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t i = 0; i < nb; i++) {
+                    float x = S[(h * N + r0 + i) * T + t] - tmax[h * T + t];
+                    x = x < -50000.0f ? -50000.0f : x;
+                    bblk[t * nb + i] = expf(x) / tsum[h * T + t];
+                }
+            saa_gemm(0, 0, T, hd, nb, 1.0f, bblk, nb, bq + h * hd, E, 1.0f, out_l + h * hd, E);
+        }
+    }
+    /* pass 3: image side, softmax over the text tokens, out_v = P @ values_l_proj(l); v = v + gamma_v * delta */
+    for (int64_t r0 = 0; r0 < N; r0 += blk) {
+        const int64_t nb = N - r0 < blk ? N - r0 : blk;
+        for (int64_t h = 0; h < nh; h++) {
+            float *Sh = S + (h * N + r0) * T;
+            saa_softmax_rows(Sh, nb, T);
+            saa_gemm(0, 0, nb, hd, T, 1.0f, Sh, T, vl + h * hd, E, 0.0f, bq + h * hd, E);
+        }
+        saa_linear(bq, nb, E, f->out_v.w, f->out_v.b, d, bd);
+        float *vb = v + r0 * d;
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t c = 0; c < d; c++) vb[i * d + c] += f->gamma_v[c] * bd[i * d + c];
+    }
+    float *dl = malloc((size_t)(T * d) * sizeof(float));
+    if (!dl) {
+        free(S), free(kl), free(bq);
+        return saa_set_error(SAA_ENOMEM, "gdino fusion: out of memory");
+    }
+    saa_linear(out_l, T, E, f->out_l.w, f->out_l.b, d, dl);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t c = 0; c < d; c++) l[t * d + c] += f->gamma_l[c] * dl[t * d + c];
+    free(dl);
+    free(S), free(kl), free(bq);
+    return SAA_OK;
+}
+
+/* Text enhancer (transformer_vanilla.py TransformerEncoderLayer, post-norm, relu), in place on l[T, d].
+ * The attention mask is ~text_self_attention_masks; the key padding mask is ignored (as upstream). */
+static int text_layer_forward(const gd_text_layer *t, int64_t d, int64_t dff, float *l, int64_t T,
+                              const float *pos_text, const float *mask)
+{
+    float *qk = malloc((size_t)(2 * T * d) * sizeof(float));
+    if (!qk) return saa_set_error(SAA_ENOMEM, "gdino text layer: out of memory");
+    float *o = qk + T * d;
+    add_to(l, pos_text, T * d, qk);
+    int rc = mha_forward(&t->attn, d, qk, T, qk, l, T, mask, o);
+    if (rc == SAA_OK) {
+        add_into(l, o, T * d);
+        saa_layer_norm(l, T, d, t->norm1.w, t->norm1.b, LN_EPS, l);
+        rc = ffn_forward(&t->linear1, &t->linear2, &t->norm2, d, dff, l, T);
+    }
+    free(qk);
+    return rc;
+}
+
+/* ---------- traces and outputs ---------- */
+
+static void free_list(float **p, int n)
+{
+    if (!p) return;
+    for (int i = 0; i < n; i++) free(p[i]);
+    free(p);
+}
+
+void gdino_trace_free(gdino_trace *t)
+{
+    if (!t) return;
+    free(t->feat_map);
+    free_list(t->fusion_image, t->n_enc);
+    free_list(t->fusion_text, t->n_enc);
+    free(t->memory);
+    free(t->memory_text);
+    free(t->output_memory);
+    free(t->output_proposals);
+    free(t->enc_logits);
+    free(t->max_logits);
+    free(t->topk_index);
+    free(t->topk_logits);
+    free(t->refpoint_unsig);
+    free_list(t->query_pos, t->n_dec);
+    free_list(t->dec_out, t->n_dec);
+    free_list(t->dec_hs, t->n_dec);
+    free_list(t->refs, t->n_dec + 1);
+    memset(t, 0, sizeof *t);
+}
+
+void gdino_raw_free(gdino_raw *r)
+{
+    if (!r) return;
+    free(r->pred_logits);
+    free(r->pred_boxes);
+    memset(r, 0, sizeof *r);
+}
+
+static float *dup_floats(const float *x, int64_t n)
+{
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (p && n > 0) memcpy(p, x, (size_t)n * sizeof(float));
+    return p;
+}
+
+/* ---------- query selection ---------- */
+
+void gdino_encoder_output_proposals(const float *memory, int64_t dim, const msda_levels *lv, float *output_memory,
+                                    float *proposals)
+{
+    for (int l = 0; l < lv->n_levels; l++) {
+        const int64_t H = lv->H[l], W = lv->W[l], s = lv->start[l];
+        const float wh = 0.05f * (float)(1 << l);
+        for (int64_t y = 0; y < H; y++)
+            for (int64_t x = 0; x < W; x++) {
+                const int64_t r = s + y * W + x;
+                const float p[4] = {((float)x + 0.5f) / (float)W, ((float)y + 0.5f) / (float)H, wh, wh};
+                int valid = 1;
+                for (int k = 0; k < 4; k++) valid &= p[k] > 0.01f && p[k] < 0.99f;
+                for (int k = 0; k < 4; k++) proposals[r * 4 + k] = valid ? logf(p[k] / (1.0f - p[k])) : INFINITY;
+                if (valid)
+                    memcpy(output_memory + r * dim, memory + r * dim, (size_t)dim * sizeof(float));
+                else
+                    memset(output_memory + r * dim, 0, (size_t)dim * sizeof(float));
+            }
+    }
+}
+
+/* ---------- the whole transformer ---------- */
+
+int gdino_run(const saa_gdino *g, const gdino_image *im, const gdino_text *text, const int64_t *forced_topk,
+              gdino_trace *trace, gdino_raw *out)
+{
+    const saa_gdino_config *c = &g->cfg;
+    const int64_t d = c->hidden_dim, dff = c->dim_feedforward, N = im->lv.n_tokens, nq = c->num_queries;
+    int64_t T = text->T;
+    int rc = SAA_OK;
+    memset(out, 0, sizeof *out);
+    if (T > c->max_text_len) T = c->max_text_len; /* the official code slices to max_text_len */
+    if (T < 1) return saa_set_error(SAA_EINVAL, "gdino: empty caption");
+    if (N < nq) return saa_set_error(SAA_EINVAL, "gdino: %lld image tokens < %lld queries", (long long)N, (long long)nq);
+    if (trace) {
+        memset(trace, 0, sizeof *trace);
+        trace->n_enc = c->enc_layers;
+        trace->n_dec = c->dec_layers;
+    }
+
+    /* working buffers */
+    float *memory = dup_floats(im->src, N * d);
+    float *mtext = malloc((size_t)(T * d) * sizeof(float));
+    float *pos_text = malloc((size_t)(T * d) * sizeof(float));
+    float *tmask = malloc((size_t)(T * T) * sizeof(float));
+    float *qbuf = malloc((size_t)(N * d) * sizeof(float));
+    float *vheads = malloc((size_t)(N * d) * sizeof(float));
+    float *tmp = malloc((size_t)(N * d) * sizeof(float));
+    float *src2 = malloc((size_t)(N * d) * sizeof(float));
+    float *logits = NULL, *maxl = NULL, *props = NULL;
+    int64_t *topk = NULL;
+    float *topv = NULL, *refu = NULL, *ref = NULL, *tgt = NULL, *qpos = NULL, *sine = NULL, *dq = NULL,
+          *dtmp = NULL, *hs = NULL, *delta = NULL;
+    if (!memory || !mtext || !pos_text || !tmask || !qbuf || !vheads || !tmp || !src2) {
+        rc = saa_set_error(SAA_ENOMEM, "gdino: out of memory for the encoder");
+        goto done;
+    }
+
+    /* feat_map: Linear(bert hidden, d) of the BERT output */
+    saa_linear(text->bert_hidden, T, c->bert_hidden, g->feat_map.w, g->feat_map.b, d, mtext);
+    if (trace && !(trace->feat_map = dup_floats(mtext, T * d))) goto oom;
+    sine_pos_1d(text->position_ids, T, d, pos_text);
+    for (int64_t i = 0; i < T; i++)
+        for (int64_t j = 0; j < T; j++) tmask[i * T + j] = text->self_mask[i * text->T + j] ? 0.0f : -INFINITY;
+
+    /* ----- encoder: per layer fusion -> text enhancer -> deformable self-attention ----- */
+    if (trace && (!(trace->fusion_image = calloc((size_t)c->enc_layers + 1, sizeof(float *))) ||
+                  !(trace->fusion_text = calloc((size_t)c->enc_layers + 1, sizeof(float *)))))
+        goto oom;
+    for (int i = 0; i < c->enc_layers; i++) {
+        const gd_enc_layer *e = &g->enc[i];
+        if ((rc = fusion_forward(&g->fusion[i], d, memory, N, mtext, T)) != SAA_OK) goto done;
+        if (trace && (!(trace->fusion_image[i] = dup_floats(memory, N * d)) ||
+                      !(trace->fusion_text[i] = dup_floats(mtext, T * d))))
+            goto oom;
+        if ((rc = text_layer_forward(&g->text[i], d, dff / 2, mtext, T, pos_text, tmask)) != SAA_OK) goto done;
+        add_to(memory, im->lvl_pos, N * d, qbuf);
+        msda_project_value(&e->attn, memory, N, vheads, tmp);
+        if ((rc = msda_forward(&e->attn, &im->lv, qbuf, N, im->ref, 2, vheads, src2, tmp)) != SAA_OK) goto done;
+        add_into(memory, src2, N * d);
+        saa_layer_norm(memory, N, d, e->norm1.w, e->norm1.b, LN_EPS, memory);
+        if ((rc = ffn_forward(&e->linear1, &e->linear2, &e->norm2, d, dff, memory, N)) != SAA_OK) goto done;
+    }
+    if (trace && (!(trace->memory = dup_floats(memory, N * d)) || !(trace->memory_text = dup_floats(mtext, T * d))))
+        goto oom;
+
+    /* ----- language-guided query selection (two_stage_type "standard") ----- */
+    logits = malloc((size_t)(N * T) * sizeof(float));
+    maxl = malloc((size_t)N * sizeof(float));
+    props = malloc((size_t)(N * 4) * sizeof(float));
+    topk = malloc((size_t)nq * sizeof(int64_t));
+    topv = malloc((size_t)nq * sizeof(float));
+    refu = malloc((size_t)(nq * 4) * sizeof(float));
+    if (!logits || !maxl || !props || !topk || !topv || !refu) goto oom;
+    /* output_memory (in qbuf) = enc_output_norm(enc_output(memory with invalid rows zeroed)) */
+    gdino_encoder_output_proposals(memory, d, &im->lv, src2, props);
+    saa_linear(src2, N, d, g->enc_output.w, g->enc_output.b, d, qbuf);
+    saa_layer_norm(qbuf, N, d, g->enc_output_norm.w, g->enc_output_norm.b, LN_EPS, qbuf);
+    /* ContrastiveEmbed: output_memory @ memory_text^T; the score is the max over the (-inf padded) 256 columns */
+    saa_gemm(0, 1, N, T, d, 1.0f, qbuf, d, mtext, d, 0.0f, logits, T);
+    for (int64_t n = 0; n < N; n++) {
+        float mx = -INFINITY;
+        for (int64_t t = 0; t < T; t++) mx = logits[n * T + t] > mx ? logits[n * T + t] : mx;
+        maxl[n] = mx;
+    }
+    saa_topk(maxl, N, nq, topk, topv);
+    const int64_t *sel = forced_topk ? forced_topk : topk;
+    for (int64_t q = 0; q < nq; q++)
+        if (sel[q] < 0 || sel[q] >= N) {
+            rc = saa_set_error(SAA_EINVAL, "gdino: query index %lld out of range", (long long)sel[q]);
+            goto done;
+        }
+    /* refpoint = gather(enc_out_bbox_embed(output_memory) + proposals): the MLP only on the selected rows */
+    for (int64_t q = 0; q < nq; q++) memcpy(tmp + q * d, qbuf + sel[q] * d, (size_t)d * sizeof(float));
+    mlp_forward(&g->enc_bbox, tmp, nq, d, d, 4, refu, vheads);
+    for (int64_t q = 0; q < nq; q++)
+        for (int k = 0; k < 4; k++) refu[q * 4 + k] += props[sel[q] * 4 + k];
+    if (trace) {
+        if (!(trace->output_memory = dup_floats(qbuf, N * d)) || !(trace->output_proposals = dup_floats(props, N * 4)) ||
+            !(trace->enc_logits = dup_floats(logits, N * T)) || !(trace->max_logits = dup_floats(maxl, N)) ||
+            !(trace->topk_logits = dup_floats(topv, nq)) || !(trace->refpoint_unsig = dup_floats(refu, nq * 4)) ||
+            !(trace->topk_index = malloc((size_t)nq * sizeof(int64_t))))
+            goto oom;
+        memcpy(trace->topk_index, topk, (size_t)nq * sizeof(int64_t));
+    }
+
+    /* ----- decoder ----- */
+    ref = malloc((size_t)(nq * 4) * sizeof(float));
+    tgt = dup_floats(g->tgt_embed, nq * d); /* embed_init_tgt: content queries are tgt_embed */
+    qpos = malloc((size_t)(nq * d) * sizeof(float));
+    sine = malloc((size_t)(nq * 2 * d) * sizeof(float));
+    dq = malloc((size_t)(nq * d) * sizeof(float));
+    dtmp = malloc((size_t)(nq * d) * sizeof(float));
+    hs = malloc((size_t)(nq * d) * sizeof(float));
+    delta = malloc((size_t)(nq * 4) * sizeof(float));
+    if (!ref || !tgt || !qpos || !sine || !dq || !dtmp || !hs || !delta) goto oom;
+    for (int64_t i = 0; i < nq * 4; i++) ref[i] = sigmoidf_(refu[i]);
+    if (trace) {
+        if (!(trace->query_pos = calloc((size_t)c->dec_layers, sizeof(float *))) ||
+            !(trace->dec_out = calloc((size_t)c->dec_layers, sizeof(float *))) ||
+            !(trace->dec_hs = calloc((size_t)c->dec_layers, sizeof(float *))) ||
+            !(trace->refs = calloc((size_t)c->dec_layers + 1, sizeof(float *))) ||
+            !(trace->refs[0] = dup_floats(ref, nq * 4)))
+            goto oom;
+    }
+    for (int i = 0; i < c->dec_layers; i++) {
+        const gd_dec_layer *e = &g->dec[i];
+        /* query_pos = ref_point_head(gen_sineembed_for_position(ref * valid_ratio)) */
+        sine_embed_boxes(ref, nq, sine);
+        mlp_forward(&g->ref_point_head, sine, nq, 2 * d, d, d, qpos, tmp);
+        /* self-attention: q = k = tgt + query_pos, v = tgt */
+        add_to(tgt, qpos, nq * d, dq);
+        if ((rc = mha_forward(&e->self_attn, d, dq, nq, dq, tgt, nq, NULL, dtmp)) != SAA_OK) goto done;
+        add_into(tgt, dtmp, nq * d);
+        saa_layer_norm(tgt, nq, d, e->norm2.w, e->norm2.b, LN_EPS, tgt);
+        /* text cross-attention */
+        add_to(tgt, qpos, nq * d, dq);
+        if ((rc = mha_forward(&e->ca_text, d, dq, nq, mtext, mtext, T, NULL, dtmp)) != SAA_OK) goto done;
+        add_into(tgt, dtmp, nq * d);
+        saa_layer_norm(tgt, nq, d, e->catext_norm.w, e->catext_norm.b, LN_EPS, tgt);
+        /* deformable image cross-attention */
+        add_to(tgt, qpos, nq * d, dq);
+        msda_project_value(&e->cross, memory, N, vheads, tmp);
+        if ((rc = msda_forward(&e->cross, &im->lv, dq, nq, ref, 4, vheads, dtmp, tmp)) != SAA_OK) goto done;
+        add_into(tgt, dtmp, nq * d);
+        saa_layer_norm(tgt, nq, d, e->norm1.w, e->norm1.b, LN_EPS, tgt);
+        if ((rc = ffn_forward(&e->linear1, &e->linear2, &e->norm3, d, dff, tgt, nq)) != SAA_OK) goto done;
+        saa_layer_norm(tgt, nq, d, g->dec_norm.w, g->dec_norm.b, LN_EPS, hs);
+        if (trace && (!(trace->query_pos[i] = dup_floats(qpos, nq * d)) || !(trace->dec_out[i] = dup_floats(tgt, nq * d)) ||
+                      !(trace->dec_hs[i] = dup_floats(hs, nq * d))))
+            goto oom;
+        if (i == c->dec_layers - 1) {
+            /* final boxes: bbox_embed(decoder.norm(output)) + inverse_sigmoid(reference of this layer) */
+            mlp_forward(&g->bbox_embed[i], hs, nq, d, d, 4, delta, tmp);
+            out->pred_boxes = malloc((size_t)(nq * 4) * sizeof(float));
+            if (!out->pred_boxes) goto oom;
+            for (int64_t k = 0; k < nq * 4; k++) out->pred_boxes[k] = sigmoidf_(delta[k] + inverse_sigmoidf(ref[k]));
+        }
+        /* iterative refinement uses bbox_embed(RAW output) */
+        mlp_forward(&g->bbox_embed[i], tgt, nq, d, d, 4, delta, tmp);
+        for (int64_t k = 0; k < nq * 4; k++) ref[k] = sigmoidf_(delta[k] + inverse_sigmoidf(ref[k]));
+        if (trace && !(trace->refs[i + 1] = dup_floats(ref, nq * 4))) goto oom;
+    }
+    /* contrastive class logits of the last layer: hs @ memory_text^T */
+    out->nq = (int)nq;
+    out->T = (int)T;
+    out->pred_logits = malloc((size_t)(nq * T) * sizeof(float));
+    if (!out->pred_logits) goto oom;
+    saa_gemm(0, 1, nq, T, d, 1.0f, hs, d, mtext, d, 0.0f, out->pred_logits, T);
+    goto done;
+oom:
+    rc = saa_set_error(SAA_ENOMEM, "gdino: out of memory");
+done:
+    free(memory), free(mtext), free(pos_text), free(tmask), free(qbuf), free(vheads), free(tmp), free(src2);
+    free(logits), free(maxl), free(props), free(topk), free(topv), free(refu);
+    free(ref), free(tgt), free(qpos), free(sine), free(dq), free(dtmp), free(hs), free(delta);
+    if (rc != SAA_OK) {
+        gdino_raw_free(out);
+        if (trace) gdino_trace_free(trace);
+    }
+    return rc;
+}
+
+/* ---------- SAA+ bbox_suppression ---------- */
+
+void gdino_python_float_repr(float xf, char *buf, size_t n)
+{
+    const double x = (double)xf;
+    if (isnan(x)) {
+        snprintf(buf, n, "nan");
+        return;
+    }
+    if (isinf(x)) {
+        snprintf(buf, n, x < 0 ? "-inf" : "inf");
+        return;
+    }
+    if (x == 0) {
+        snprintf(buf, n, signbit(x) ? "-0.0" : "0.0");
+        return;
+    }
+    /* shortest digit string that round-trips */
+    char sci[40];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(sci, sizeof sci, "%.*e", p - 1, x);
+        if (strtod(sci, NULL) == x) break;
+    }
+    /* sci = [-]d[.ddd]e[+-]XX */
+    const char *s = sci;
+    int neg = 0;
+    if (*s == '-') neg = 1, s++;
+    char digits[24];
+    int nd = 0;
+    for (; *s && *s != 'e'; s++)
+        if (isdigit((unsigned char)*s)) digits[nd++] = *s;
+    digits[nd] = 0;
+    while (nd > 1 && digits[nd - 1] == '0') digits[--nd] = 0;
+    const int exp10 = atoi(s + 1);
+    const int decpt = exp10 + 1; /* value = 0.digits * 10^decpt */
+    char out[64];
+    int k = 0;
+    if (neg) out[k++] = '-';
+    if (decpt > -4 && decpt <= 16) {
+        if (decpt <= 0) {
+            out[k++] = '0', out[k++] = '.';
+            for (int i = 0; i < -decpt; i++) out[k++] = '0';
+            for (int i = 0; i < nd; i++) out[k++] = digits[i];
+        } else if (decpt >= nd) {
+            for (int i = 0; i < nd; i++) out[k++] = digits[i];
+            for (int i = nd; i < decpt; i++) out[k++] = '0';
+            out[k++] = '.', out[k++] = '0';
+        } else {
+            for (int i = 0; i < nd; i++) {
+                if (i == decpt) out[k++] = '.';
+                out[k++] = digits[i];
+            }
+        }
+        out[k] = 0;
+    } else {
+        out[k++] = digits[0];
+        if (nd > 1) {
+            out[k++] = '.';
+            for (int i = 1; i < nd; i++) out[k++] = digits[i];
+        }
+        snprintf(out + k, sizeof out - (size_t)k, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+    }
+    snprintf(buf, n, "%s", out);
+}
+
+void gdino_suppression_free(gdino_suppression *s)
+{
+    if (!s) return;
+    free(s->box_score);
+    free(s->area);
+    free(s->score_area_mask);
+    for (int i = 0; i < s->n_candidates; i++) free(s->candidate_phrases ? s->candidate_phrases[i] : NULL);
+    free(s->candidate_phrases);
+    free(s->phrase_keep_mask);
+    for (int i = 0; i < s->n_kept; i++) {
+        free(s->kept_phrases ? s->kept_phrases[i] : NULL);
+        free(s->kept_phrases_with_score ? s->kept_phrases_with_score[i] : NULL);
+    }
+    free(s->kept_query);
+    free(s->kept_boxes);
+    free(s->kept_scores);
+    free(s->kept_phrases);
+    free(s->kept_phrases_with_score);
+    memset(s, 0, sizeof *s);
+}
+
+int gdino_bbox_suppression(const float *logits, const float *boxes, int nq, int T, const int32_t *ids, int T_ids,
+                           const saa_tokenizer *tok, const saa_gdino_filter *f, gdino_suppression *s)
+{
+    memset(s, 0, sizeof *s);
+    s->nq = nq;
+    s->box_score = malloc((size_t)(nq > 0 ? nq : 1) * sizeof(float));
+    s->area = malloc((size_t)(nq > 0 ? nq : 1) * sizeof(float));
+    s->score_area_mask = calloc((size_t)(nq > 0 ? nq : 1), 1);
+    s->candidate_phrases = calloc((size_t)(nq > 0 ? nq : 1), sizeof(char *));
+    s->phrase_keep_mask = calloc((size_t)(nq > 0 ? nq : 1), 1);
+    s->kept_query = calloc((size_t)(nq > 0 ? nq : 1), sizeof(int));
+    s->kept_boxes = calloc((size_t)(nq > 0 ? nq : 1) * 4, sizeof(float));
+    s->kept_scores = calloc((size_t)(nq > 0 ? nq : 1), sizeof(float));
+    s->kept_phrases = calloc((size_t)(nq > 0 ? nq : 1), sizeof(char *));
+    s->kept_phrases_with_score = calloc((size_t)(nq > 0 ? nq : 1), sizeof(char *));
+    int32_t *sel = malloc((size_t)(T > 0 ? T : 1) * sizeof(int32_t));
+    if (!s->box_score || !s->area || !s->score_area_mask || !s->candidate_phrases || !s->phrase_keep_mask ||
+        !s->kept_query || !s->kept_boxes || !s->kept_scores || !s->kept_phrases || !s->kept_phrases_with_score ||
+        !sel) {
+        free(sel);
+        gdino_suppression_free(s);
+        return saa_set_error(SAA_ENOMEM, "bbox_suppression: out of memory");
+    }
+    /* comparisons against Python floats happen in float32 (tensor dtype) */
+    const float box_thr = f->box_threshold, text_thr = f->text_threshold;
+    const float max_area = f->object_max_area, min_area = f->object_min_area;
+    for (int q = 0; q < nq; q++) {
+        /* max over the 256 columns: the padded ones are sigmoid(-inf) = 0 */
+        float mx = T < 256 ? 0.0f : -INFINITY;
+        for (int t = 0; t < T; t++) mx = logits[(int64_t)q * T + t] > mx ? logits[(int64_t)q * T + t] : mx;
+        s->box_score[q] = mx;
+        s->area[q] = boxes[q * 4 + 2] * boxes[q * 4 + 3];
+        s->score_area_mask[q] = mx > box_thr && s->area[q] < max_area && s->area[q] > min_area;
+    }
+    for (int q = 0; q < nq; q++) {
+        if (!s->score_area_mask[q]) continue;
+        /* get_phrases_from_posmap(logit > text_threshold, tokenized, tokenizer) */
+        int n = 0;
+        for (int t = 0; t < T && t < T_ids; t++)
+            if (logits[(int64_t)q * T + t] > text_thr) sel[n++] = ids[t];
+        char *phrase = saa_tokenizer_decode(tok, sel, n);
+        if (!phrase) {
+            free(sel);
+            gdino_suppression_free(s);
+            return saa_set_error(SAA_ENOMEM, "bbox_suppression: out of memory");
+        }
+        const int c = s->n_candidates++;
+        s->candidate_phrases[c] = phrase;
+        /* pred_phrase.count(filtered_phrase) > 0: a substring test ("" matches everything) */
+        const int drop = f->filtered_phrase && strstr(phrase, f->filtered_phrase) != NULL;
+        s->phrase_keep_mask[c] = !drop;
+        if (drop) continue;
+        const int k = s->n_kept++;
+        char num[64];
+        gdino_python_float_repr(s->box_score[q], num, sizeof num);
+        num[4] = 0; /* str(...)[:4] */
+        size_t len = strlen(phrase) + strlen(num) + 3;
+        s->kept_phrases[k] = strdup(phrase);
+        s->kept_phrases_with_score[k] = malloc(len);
+        if (!s->kept_phrases[k] || !s->kept_phrases_with_score[k]) {
+            free(sel);
+            gdino_suppression_free(s);
+            return saa_set_error(SAA_ENOMEM, "bbox_suppression: out of memory");
+        }
+        snprintf(s->kept_phrases_with_score[k], len, "%s(%s)", phrase, num);
+        s->kept_query[k] = q;
+        memcpy(s->kept_boxes + k * 4, boxes + q * 4, 4 * sizeof(float));
+        s->kept_scores[k] = s->box_score[q];
+    }
+    free(sel);
+    return SAA_OK;
+}
+
+/* ---------- model lifetime ---------- */
+
+int gdino_load_transformer_only(saa_weights *w, const saa_gdino_config *cfg, saa_gdino **out)
+{
+    *out = NULL;
+    saa_gdino *g = calloc(1, sizeof *g);
+    if (!g) {
+        saa_weights_close(w);
+        return saa_set_error(SAA_ENOMEM, "gdino: out of memory");
+    }
+    g->cfg = *cfg;
+    g->weights = w;
+    int rc = gdino_bind_transformer(g, w);
+    if (rc != SAA_OK) {
+        saa_gdino_free(g);
+        return rc;
+    }
+    *out = g;
+    return SAA_OK;
+}
+
+const saa_gdino_config *saa_gdino_get_config(const saa_gdino *g) { return &g->cfg; }
+
+void saa_gdino_free(saa_gdino *g)
+{
+    if (!g) return;
+    gdino_image_free(&g->image);
+    saa_tokenizer_free(g->tok);
+    saa_weights_close(g->weights);
+    free(g);
+}
