@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "models/gdino_impl.h"
 #include "models/gdino_model.h"
@@ -533,99 +534,93 @@ int gdino_image_from_features(const saa_gdino *g, int nfeat, const float *const 
 
 /* ---------- encoder ---------- */
 
-/* BiAttentionBlock (fuse_modules.py), in place on v[N, d] and l[T, d]. */
+/* BiAttentionBlock (fuse_modules.py BiAttentionBlock + BiMultiHeadAttention), in place on v[N, d] and
+ * l[T, d], with the image-side projections folded into the (few) text tokens:
+ *   logits  (v Wq^T + bq) k_h^T * scale      = v (k_h Wq_h)^T * scale + (bq_h . k_h) * scale
+ *   out_v   softmax_T(.) vl_h, then out_v_proj = softmax_T(.) (vl_h Wo_h^T) + bo
+ *   out_l   softmax_N(.) (v Wvv_h^T + bvv_h)     = (softmax_N(.) v) Wvv_h^T + bvv_h  (rows sum to 1)
+ * so nothing of size [N, embed_dim] is formed: the cost is O(N * heads * T * d) instead of
+ * O(N * embed_dim * d). The softmax steps are those of the official code: subtract the GLOBAL max, clamp
+ * to [-50000, 50000]; the text side subtracts its per-row max over image tokens and clamps again. */
 static int fusion_forward(const gd_fusion *f, int64_t d, float *v, int64_t N, float *l, int64_t T)
 {
-    const int64_t nh = f->nheads, E = f->embed, hd = E / nh;
+    const int64_t nh = f->nheads, E = f->embed, hd = E / nh, HT = nh * T;
     const float scale = powf((float)hd, -0.5f);
     const int64_t blk = N < ROW_BLOCK ? N : ROW_BLOCK;
-    float *S = malloc((size_t)(nh * N * T) * sizeof(float));             /* [heads][N][T] */
-    float *kl = malloc((size_t)(2 * T * E + T * E + 2 * nh * T) * sizeof(float));
-    float *bq = malloc((size_t)(blk * (2 * E + d)) * sizeof(float));
-    if (!S || !kl || !bq) {
-        free(S), free(kl), free(bq);
+    float *S = malloc((size_t)(N * HT) * sizeof(float)); /* [N][heads][T] */
+    float *small = malloc((size_t)(3 * T * E + 3 * HT * d + 3 * HT + T * d) * sizeof(float));
+    float *blkbuf = malloc((size_t)(blk * (HT > d ? HT : d)) * sizeof(float));
+    if (!S || !small || !blkbuf) {
+        free(S), free(small), free(blkbuf);
         return saa_set_error(SAA_ENOMEM, "gdino fusion: out of memory");
     }
-    float *vl = kl + T * E, *out_l = vl + T * E, *tmax = out_l + T * E, *tsum = tmax + nh * T;
-    float *bblk = bq + blk * E, *bd = bblk + blk * E;
+    float *k = small, *vl = k + T * E, *out_l = vl + T * E;
+    float *Kq = out_l + T * E, *M = Kq + HT * d, *Z = M + HT * d;
+    float *kb = Z + HT * d, *cmax = kb + HT, *csum = cmax + HT, *dl = csum + HT;
 
     saa_layer_norm(v, N, d, f->norm_v.w, f->norm_v.b, LN_EPS, v);
     saa_layer_norm(l, T, d, f->norm_l.w, f->norm_l.b, LN_EPS, l);
-    saa_linear(l, T, d, f->l_proj.w, f->l_proj.b, E, kl);
+    saa_linear(l, T, d, f->l_proj.w, f->l_proj.b, E, k);
     saa_linear(l, T, d, f->values_l.w, f->values_l.b, E, vl);
-
-    /* pass 1: attention logits (v_proj(v) * scale) . l_proj(l) per head, and their global max */
+    for (int64_t h = 0; h < nh; h++) {
+        /* Kq_h[T, d] = k_h Wq_h * scale; kb_h[t] = (bq_h . k_h[t]) * scale */
+        saa_gemm(0, 0, T, d, hd, scale, k + h * hd, E, f->v_proj.w + h * hd * d, d, 0.0f, Kq + h * T * d, d);
+        for (int64_t t = 0; t < T; t++) {
+            float s = 0;
+            for (int64_t j = 0; j < hd; j++) s += f->v_proj.b[h * hd + j] * k[t * E + h * hd + j];
+            kb[h * T + t] = s * scale;
+        }
+        /* M_h[T, d] = vl_h Wo_h^T (Wo = out_v_proj.weight [d, E]) */
+        saa_gemm(0, 1, T, d, hd, 1.0f, vl + h * hd, E, f->out_v.w + h * hd, E, 0.0f, M + h * T * d, d);
+    }
+    /* attention logits S[n, (h, t)] and their global max */
+    saa_linear(v, N, d, Kq, kb, HT, S);
     float gmax = -INFINITY;
+    for (int64_t i = 0; i < N * HT; i++) gmax = S[i] > gmax ? S[i] : gmax;
+    for (int64_t j = 0; j < HT; j++) cmax[j] = -INFINITY, csum[j] = 0.0f;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t j = 0; j < HT; j++) {
+            const float x = S[n * HT + j] - gmax;
+            S[n * HT + j] = x < -50000.0f ? -50000.0f : x > 50000.0f ? 50000.0f : x;
+        }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t j = 0; j < HT; j++) cmax[j] = S[n * HT + j] > cmax[j] ? S[n * HT + j] : cmax[j];
+    /* text side: softmax over the image tokens of (S^T - row max), clamped; Z = P_l v accumulated per block */
+    memset(Z, 0, (size_t)(HT * d) * sizeof(float));
     for (int64_t r0 = 0; r0 < N; r0 += blk) {
         const int64_t nb = N - r0 < blk ? N - r0 : blk;
-        saa_linear(v + r0 * d, nb, d, f->v_proj.w, f->v_proj.b, E, bq);
-        for (int64_t i = 0; i < nb * E; i++) bq[i] *= scale;
-        for (int64_t h = 0; h < nh; h++)
-            saa_gemm(0, 1, nb, T, hd, 1.0f, bq + h * hd, E, kl + h * hd, E, 0.0f, S + (h * N + r0) * T, T);
-    }
-    for (int64_t i = 0; i < nh * N * T; i++) gmax = S[i] > gmax ? S[i] : gmax;
-    /* stable_softmax_2d: subtract the global max, clamp to [-50000, 50000] */
-    for (int64_t i = 0; i < nh * N * T; i++) {
-        float x = S[i] - gmax;
-        S[i] = x < -50000.0f ? -50000.0f : x > 50000.0f ? 50000.0f : x;
-    }
-    /* text side: softmax over the image tokens of (S^T - row max), clamped again */
-    for (int64_t h = 0; h < nh; h++)
-        for (int64_t t = 0; t < T; t++) {
-            float mx = -INFINITY;
-            for (int64_t n = 0; n < N; n++) mx = S[(h * N + n) * T + t] > mx ? S[(h * N + n) * T + t] : mx;
-            tmax[h * T + t] = mx;
-        }
-    for (int64_t h = 0; h < nh; h++)
-        for (int64_t t = 0; t < T; t++) {
-            /* shifted values are <= 0, so the softmax's own max is 0 (kept implicit) */
-            double s = 0;
-            for (int64_t n = 0; n < N; n++) {
-                float x = S[(h * N + n) * T + t] - tmax[h * T + t];
-                x = x < -50000.0f ? -50000.0f : x;
-                s += expf(x);
-            }
-            tsum[h * T + t] = (float)s;
-        }
-    memset(out_l, 0, (size_t)(T * E) * sizeof(float));
-    /* pass 2: out_l = softmax_N(.) @ values_v_proj(v), accumulated over row blocks */
-    for (int64_t r0 = 0; r0 < N; r0 += blk) {
-        const int64_t nb = N - r0 < blk ? N - r0 : blk;
-        saa_linear(v + r0 * d, nb, d, f->values_v.w, f->values_v.b, E, bq);
-        for (int64_t h = 0; h < nh; h++) {
-            /* P[T, nb] for this block, then out_l[:, h] += P @ vv_blk[:, h] */
-            for (int64_t t = 0; t < T; t++)
-                for (int64_t i = 0; i < nb; i++) {
-                    float x = S[(h * N + r0 + i) * T + t] - tmax[h * T + t];
-                    x = x < -50000.0f ? -50000.0f : x;
-                    bblk[t * nb + i] = expf(x) / tsum[h * T + t];
-                }
-            saa_gemm(0, 0, T, hd, nb, 1.0f, bblk, nb, bq + h * hd, E, 1.0f, out_l + h * hd, E);
-        }
-    }
-    /* pass 3: image side, softmax over the text tokens, out_v = P @ values_l_proj(l); v = v + gamma_v * delta */
-    for (int64_t r0 = 0; r0 < N; r0 += blk) {
-        const int64_t nb = N - r0 < blk ? N - r0 : blk;
-        for (int64_t h = 0; h < nh; h++) {
-            float *Sh = S + (h * N + r0) * T;
-            saa_softmax_rows(Sh, nb, T);
-            saa_gemm(0, 0, nb, hd, T, 1.0f, Sh, T, vl + h * hd, E, 0.0f, bq + h * hd, E);
-        }
-        saa_linear(bq, nb, E, f->out_v.w, f->out_v.b, d, bd);
-        float *vb = v + r0 * d;
         for (int64_t i = 0; i < nb; i++)
-            for (int64_t c = 0; c < d; c++) vb[i * d + c] += f->gamma_v[c] * bd[i * d + c];
+            for (int64_t j = 0; j < HT; j++) {
+                float x = S[(r0 + i) * HT + j] - cmax[j];
+                x = x < -50000.0f ? -50000.0f : x;
+                blkbuf[i * HT + j] = expf(x);
+                csum[j] += blkbuf[i * HT + j];
+            }
+        saa_gemm(1, 0, HT, d, nb, 1.0f, blkbuf, HT, v + r0 * d, d, 1.0f, Z, d);
     }
-    float *dl = malloc((size_t)(T * d) * sizeof(float));
-    if (!dl) {
-        free(S), free(kl), free(bq);
-        return saa_set_error(SAA_ENOMEM, "gdino fusion: out of memory");
+    for (int64_t j = 0; j < HT; j++)
+        for (int64_t c = 0; c < d; c++) Z[j * d + c] /= csum[j];
+    /* out_l_h = Z_h Wvv_h^T + bvv_h, then delta_l = out_l_proj(out_l) */
+    for (int64_t h = 0; h < nh; h++) {
+        saa_gemm(0, 1, T, hd, d, 1.0f, Z + h * T * d, d, f->values_v.w + h * hd * d, d, 0.0f, out_l + h * hd, E);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t j = 0; j < hd; j++) out_l[t * E + h * hd + j] += f->values_v.b[h * hd + j];
     }
     saa_linear(out_l, T, E, f->out_l.w, f->out_l.b, d, dl);
     for (int64_t t = 0; t < T; t++)
         for (int64_t c = 0; c < d; c++) l[t * d + c] += f->gamma_l[c] * dl[t * d + c];
-    free(dl);
-    free(S), free(kl), free(bq);
+    /* image side: softmax over the text tokens per head; delta_v = P_v M + bo; v = v + gamma_v * delta_v */
+    saa_softmax_rows(S, N * nh, T);
+    for (int64_t r0 = 0; r0 < N; r0 += blk) {
+        const int64_t nb = N - r0 < blk ? N - r0 : blk;
+        saa_gemm(0, 0, nb, d, HT, 1.0f, S + r0 * HT, HT, M, d, 0.0f, blkbuf, d);
+        float *vb = v + r0 * d;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t c = 0; c < d; c++) vb[i * d + c] += f->gamma_v[c] * (blkbuf[i * d + c] + f->out_v.b[c]);
+    }
+    free(S), free(small), free(blkbuf);
     return SAA_OK;
 }
 
@@ -719,9 +714,26 @@ void gdino_encoder_output_proposals(const float *memory, int64_t dim, const msda
 
 /* ---------- the whole transformer ---------- */
 
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int gdino_run(const saa_gdino *g, const gdino_image *im, const gdino_text *text, const int64_t *forced_topk,
               gdino_trace *trace, gdino_raw *out)
 {
+    return gdino_run_timed(g, im, text, forced_topk, trace, out, NULL);
+}
+
+int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text *text, const int64_t *forced_topk,
+                    gdino_trace *trace, gdino_raw *out, gdino_timing *tm)
+{
+    gdino_timing tm_local;
+    if (!tm) tm = &tm_local;
+    double t0 = wall_s(), t1;
+#define LAP(field) (t1 = wall_s(), tm->field += t1 - t0, t0 = t1)
     const saa_gdino_config *c = &g->cfg;
     const int64_t d = c->hidden_dim, dff = c->dim_feedforward, N = im->lv.n_tokens, nq = c->num_queries;
     int64_t T = text->T;
@@ -767,22 +779,29 @@ int gdino_run(const saa_gdino *g, const gdino_image *im, const gdino_text *text,
         goto oom;
     for (int i = 0; i < c->enc_layers; i++) {
         const gd_enc_layer *e = &g->enc[i];
+        t0 = wall_s();
         if ((rc = fusion_forward(&g->fusion[i], d, memory, N, mtext, T)) != SAA_OK) goto done;
+        LAP(fusion);
         if (trace && (!(trace->fusion_image[i] = dup_floats(memory, N * d)) ||
                       !(trace->fusion_text[i] = dup_floats(mtext, T * d))))
             goto oom;
+        t0 = wall_s();
         if ((rc = text_layer_forward(&g->text[i], d, dff / 2, mtext, T, pos_text, tmask)) != SAA_OK) goto done;
+        LAP(text);
         add_to(memory, im->lvl_pos, N * d, qbuf);
         msda_project_value(&e->attn, memory, N, vheads, tmp);
         if ((rc = msda_forward(&e->attn, &im->lv, qbuf, N, im->ref, 2, vheads, src2, tmp)) != SAA_OK) goto done;
         add_into(memory, src2, N * d);
         saa_layer_norm(memory, N, d, e->norm1.w, e->norm1.b, LN_EPS, memory);
+        LAP(enc_deform);
         if ((rc = ffn_forward(&e->linear1, &e->linear2, &e->norm2, d, dff, memory, N)) != SAA_OK) goto done;
+        LAP(enc_ffn);
     }
     if (trace && (!(trace->memory = dup_floats(memory, N * d)) || !(trace->memory_text = dup_floats(mtext, T * d))))
         goto oom;
 
     /* ----- language-guided query selection (two_stage_type "standard") ----- */
+    t0 = wall_s();
     logits = malloc((size_t)(N * T) * sizeof(float));
     maxl = malloc((size_t)N * sizeof(float));
     props = malloc((size_t)(N * 4) * sizeof(float));
@@ -822,6 +841,7 @@ int gdino_run(const saa_gdino *g, const gdino_image *im, const gdino_text *text,
         memcpy(trace->topk_index, topk, (size_t)nq * sizeof(int64_t));
     }
 
+    LAP(query_select);
     /* ----- decoder ----- */
     ref = malloc((size_t)(nq * 4) * sizeof(float));
     tgt = dup_floats(g->tgt_embed, nq * d); /* embed_init_tgt: content queries are tgt_embed */
@@ -885,6 +905,7 @@ int gdino_run(const saa_gdino *g, const gdino_image *im, const gdino_text *text,
     out->pred_logits = malloc((size_t)(nq * T) * sizeof(float));
     if (!out->pred_logits) goto oom;
     saa_gemm(0, 1, nq, T, d, 1.0f, hs, d, mtext, d, 0.0f, out->pred_logits, T);
+    LAP(decoder);
     goto done;
 oom:
     rc = saa_set_error(SAA_ENOMEM, "gdino: out of memory");
@@ -897,6 +918,7 @@ done:
         if (trace) gdino_trace_free(trace);
     }
     return rc;
+#undef LAP
 }
 
 /* ---------- SAA+ bbox_suppression ---------- */

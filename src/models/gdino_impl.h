@@ -71,6 +71,12 @@ void gdino_raw_free(gdino_raw *r);
  * replaces the selected query indices fed to the decoder. trace may be NULL. */
 int gdino_run(const saa_gdino *g, const gdino_image *im, const gdino_text *text, const int64_t *forced_topk,
               gdino_trace *trace, gdino_raw *out);
+/* Same, adding the wall time of each stage (seconds) to *tm. */
+typedef struct {
+    double fusion, text, enc_deform, enc_ffn, query_select, decoder;
+} gdino_timing;
+int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text *text, const int64_t *forced_topk,
+                    gdino_trace *trace, gdino_raw *out, gdino_timing *tm);
 
 /* gen_encoder_output_proposals (groundingdino/models/GroundingDINO/utils.py) without padding:
  * memory[N, dim] -> output_memory[N, dim] (invalid rows zeroed), proposals[N, 4] (+inf where invalid). */
