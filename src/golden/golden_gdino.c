@@ -1,8 +1,10 @@
 /* check-golden, kind "gdino": Grounding DINO + SAA+ bbox_suppression (see the folder's README).
- * The text stage (tokenizer, masks, BERT) and the image stage (resize, normalisation, Swin) are checked by
- * their own files; this file checks input projections, position embeddings, the encoder, query selection
- * (near-tie swaps allowed below topk_swap_gap), the decoder fed the stored topk_index, the heads, the
- * proposals sub-test and bbox_suppression fed the stored outputs, plus expected_phrases.json. */
+ * The text stage (tokenizer, masks, BERT fed stored text.*) and the image stage (resize, normalisation,
+ * Swin fed image.tensor) are checked by their own files. This file runs the model end to end from
+ * image.png and the captions (own upstream results) and checks input projections, position embeddings,
+ * the encoder, query selection (near-tie swaps allowed below topk_swap_gap), the decoder fed the stored
+ * topk_index, the heads; the proposals sub-test and bbox_suppression fed their stored inputs; and
+ * expected_phrases.json. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,26 +210,26 @@ static void check_phrase_file(golden *g, gdino_suppression *sup, int ncap)
     }
 }
 
-/* Everything of caption k downstream of the text encoder, fed the stored BERT output (until BERT lands). */
+/* Caption k end to end from its text: own tokenizer, masks and BERT, then everything downstream; the
+ * decoder is fed the stored topk_index (near-ties, see the README). */
 static int run_caption(gd_ctx *c, int k, const char *caption)
 {
     golden *g = c->g;
     const saa_gdino_config *cfg = &c->model->cfg;
     char name[160];
     saa_text_input in = {0};
-    int rc = saa_text_encode(c->tok, caption, strlen(caption), cfg->max_text_len, &in);
+    float *bert = NULL;
+    int rc = gdino_encode_text(c->model, caption, &in, &bert);
     if (rc != SAA_OK) return rc;
     const int64_t T = in.len, d = cfg->hidden_dim, N = c->image.lv.n_tokens, nq = cfg->num_queries;
-    snprintf(name, sizeof name, "cap%d.bert.last_hidden_state", k);
-    const float *bert = golden_ref_f32(g, name, T * cfg->bert_hidden);
     snprintf(name, sizeof name, "cap%d.query_select.topk_index", k);
     const saa_tensor *stored_topk = golden_ref(g, name);
     int64_t *pos_ids = malloc((size_t)T * sizeof(int64_t)), *forced = malloc((size_t)nq * sizeof(int64_t));
-    if (!bert || !stored_topk || saa_tensor_numel(stored_topk) != nq || !pos_ids || !forced) {
-        free(pos_ids), free(forced);
+    if (!stored_topk || saa_tensor_numel(stored_topk) != nq || !pos_ids || !forced) {
+        free(pos_ids), free(forced), free(bert);
         saa_text_input_free(&in);
-        return saa_set_error(SAA_EFORMAT, "%s: caption %d: stored BERT output / topk_index missing or mis-sized (%s)",
-                             g->dir, k, saa_last_error());
+        return saa_set_error(SAA_EFORMAT, "%s: caption %d: stored topk_index missing or mis-sized (%s)", g->dir, k,
+                             saa_last_error());
     }
     for (int64_t t = 0; t < T; t++) pos_ids[t] = in.position_ids[t];
     for (int64_t q = 0; q < nq; q++) forced[q] = (int64_t)saa_tensor_get(stored_topk, q);
@@ -235,6 +237,7 @@ static int run_caption(gd_ctx *c, int k, const char *caption)
     gdino_trace tr;
     gdino_raw raw;
     rc = gdino_run(c->model, &c->image, &text, forced, &tr, &raw);
+    free(bert);
     free(pos_ids);
     free(forced);
     saa_text_input_free(&in);
@@ -290,22 +293,19 @@ static int run_caption(gd_ctx *c, int k, const char *caption)
     return SAA_OK;
 }
 
-/* Image tokens from the stored backbone outputs (until the Swin port lands). */
+/* Image tokens from image.png: own preprocessing, Swin, input projections. */
 static int image_tokens(gd_ctx *c)
 {
     golden *g = c->g;
-    const saa_gdino_config *cfg = &c->model->cfg;
-    const float *feats[SAA_GDINO_MAX_STAGES];
-    int C[SAA_GDINO_MAX_STAGES], H[SAA_GDINO_MAX_STAGES], W[SAA_GDINO_MAX_STAGES];
-    for (int l = 0; l < cfg->swin_num_out; l++) {
-        char name[64];
-        snprintf(name, sizeof name, "backbone.level%d", l);
-        const saa_tensor *t = golden_ref(g, name);
-        if (!t || t->ndim != 4) return saa_set_error(SAA_EFORMAT, "%s: missing %s [1,C,H,W]", g->dir, name);
-        C[l] = (int)t->shape[1], H[l] = (int)t->shape[2], W[l] = (int)t->shape[3];
-        if (!(feats[l] = golden_ref_f32(g, name, -1))) return SAA_EFORMAT;
-    }
-    return gdino_image_from_features(c->model, cfg->swin_num_out, feats, C, H, W, &c->image);
+    char *path = golden_path(g, golden_cfg_str(g, "inputs.image"));
+    if (!path) return saa_set_error(SAA_EFORMAT, "%s: config.json has no inputs.image", g->dir);
+    saa_image img = {0};
+    int rc = saa_image_load(path, &img);
+    free(path);
+    if (rc != SAA_OK) return rc;
+    rc = gdino_backbone(c->model, &img, &c->image);
+    saa_image_free(&img);
+    return rc;
 }
 
 int golden_kind_gdino(golden *g)
@@ -322,8 +322,9 @@ int golden_kind_gdino(golden *g)
     char *vpath = golden_path(g, golden_cfg_str(g, "vocab"));
     saa_weights *w = NULL;
     rc = wpath ? saa_weights_open(wpath, &w) : SAA_ENOMEM;
-    if (rc == SAA_OK) rc = gdino_load_transformer_only(w, &cfg, &c.model);
-    if (rc == SAA_OK) rc = vpath ? saa_tokenizer_load(vpath, &c.tok) : saa_set_error(SAA_EFORMAT, "%s: no vocab", g->dir);
+    if (rc == SAA_OK)
+        rc = vpath ? saa_gdino_load_weights(w, vpath, &cfg, &c.model) : saa_set_error(SAA_EFORMAT, "%s: no vocab", g->dir);
+    if (rc == SAA_OK) c.tok = c.model->tok;
     free(wpath);
     free(vpath);
     if (rc != SAA_OK) goto done;
@@ -365,6 +366,5 @@ int golden_kind_gdino(golden *g)
 done:
     gdino_image_free(&c.image);
     saa_gdino_free(c.model);
-    saa_tokenizer_free(c.tok);
     return rc;
 }

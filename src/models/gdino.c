@@ -1102,12 +1102,3 @@ int gdino_load_transformer_only(saa_weights *w, const saa_gdino_config *cfg, saa
 }
 
 const saa_gdino_config *saa_gdino_get_config(const saa_gdino *g) { return &g->cfg; }
-
-void saa_gdino_free(saa_gdino *g)
-{
-    if (!g) return;
-    gdino_image_free(&g->image);
-    saa_tokenizer_free(g->tok);
-    saa_weights_close(g->weights);
-    free(g);
-}

@@ -5,6 +5,7 @@
 #include "models/deform_attn.h"
 #include "models/gdino_impl.h"
 #include "saa/gdino.h"
+#include "saa/tokenizer.h"
 #include "saa/weights.h"
 
 #define GDINO_MAX_LAYERS 16
@@ -35,14 +36,14 @@ typedef struct {
 } gd_dec_layer;
 
 struct swin_model;
-struct bert_model;
+struct saa_bert;
 struct saa_tokenizer;
 
 struct saa_gdino {
     saa_gdino_config cfg;
     saa_weights *weights;
     struct swin_model *swin;
-    struct bert_model *bert;
+    struct saa_bert *bert;
     struct saa_tokenizer *tok;
 
     gd_lin feat_map;
@@ -66,7 +67,15 @@ struct saa_gdino {
 /* Binds every transformer/head tensor (everything but backbone.* and bert.*). */
 int gdino_bind_transformer(saa_gdino *g, saa_weights *w);
 
-/* Model without backbone/text encoder (check-golden feeding stored upstream tensors). Takes w. */
+/* Model without backbone/text encoder (benchmarks of the transformer alone). Takes w. */
 int gdino_load_transformer_only(saa_weights *w, const saa_gdino_config *cfg, saa_gdino **out);
+/* Whole model from an open checkpoint (takes w). */
+int saa_gdino_load_weights(saa_weights *w, const char *vocab_path, const saa_gdino_config *cfg, saa_gdino **out);
+
+/* SAA+ preprocessing + Swin + input projections of an RGB image. */
+int gdino_backbone(saa_gdino *g, const saa_image *rgb, gdino_image *out);
+/* Tokenizer + sub-sentence masks + BERT of a normalised caption: *hidden = last_hidden_state [in->len, Hb]
+ * (malloc'd). On failure nothing is left allocated. */
+int gdino_encode_text(const saa_gdino *g, const char *caption, saa_text_input *in, float **hidden);
 
 #endif
