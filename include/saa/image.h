@@ -39,7 +39,8 @@ int saa_png_save_gray16(const char *path, const uint16_t *data, int w, int h);
 
 /* PIL Image.resize((ow, oh), BILINEAR) on uint8 HxWxC (Pillow 9.x fixed-point, antialiased when
  * shrinking, horizontal pass first into a uint8 intermediate). dst is oh*ow*c.
- * Returns SAA_OK, or SAA_EINVAL / SAA_ENOMEM (dst untouched). */
+ * Every channel is resampled independently (PIL's "L"/"RGB" behaviour; PIL would premultiply alpha for
+ * "RGBA"/"LA", which this does not do). Returns SAA_OK, or SAA_EINVAL / SAA_ENOMEM (dst untouched). */
 int saa_resize_pil_bilinear_u8(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh);
 
 /* OpenCV cv2.resize(src, (ow, oh), interpolation=...) exactly (OpenCV 4.x on x86-64), on float32

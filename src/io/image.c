@@ -25,6 +25,9 @@
 
 typedef enum { LOAD_RGB, LOAD_GRAY, LOAD_GRAY16 } load_mode;
 
+/* Largest accepted picture (pixels): a corrupt header must not make us allocate gigabytes. */
+#define MAX_PIXELS ((size_t)1 << 28)
+
 /* ---------------------------------------------------------------------------------------------
  * PNG
  * ------------------------------------------------------------------------------------------- */
@@ -94,7 +97,7 @@ static int png_load(FILE *fp, const char *path, load_mode mode, int *w_out, int 
         sample = 1;
     }
     size_t rowbytes = png_get_rowbytes(png, info);
-    if (w == 0 || h == 0 || w > 1u << 16 || h > 1u << 16 || rowbytes != (size_t)w * c * sample) {
+    if (w == 0 || h == 0 || (size_t)w * h > MAX_PIXELS || rowbytes != (size_t)w * c * sample) {
         snprintf(fail.msg, sizeof fail.msg, "unexpected layout %ux%u, %zu bytes per row", (unsigned)w,
                  (unsigned)h, rowbytes);
         longjmp(fail.jb, 1);
@@ -228,7 +231,8 @@ static int jpeg_load(FILE *fp, const char *path, load_mode mode, int *w_out, int
     int c = mode == LOAD_RGB ? 3 : 1;
     cinfo.out_color_space = c == 3 ? JCS_RGB : JCS_GRAYSCALE;
     jpeg_start_decompress(&cinfo);
-    if ((int)cinfo.output_components != c || cinfo.output_width == 0 || cinfo.output_height == 0) {
+    if ((int)cinfo.output_components != c || cinfo.output_width == 0 || cinfo.output_height == 0 ||
+        (size_t)cinfo.output_width * cinfo.output_height > MAX_PIXELS) {
         snprintf(fail.msg, sizeof fail.msg, "unexpected output layout");
         longjmp(fail.jb, 1);
     }
