@@ -213,12 +213,12 @@ typedef struct {
     int64_t area;
 } region;
 
-static int regions_of(const int32_t *lab, int n, int R, region *reg)
+static int regions_of(const int32_t *lab, int n, int h, int w, region *reg)
 {
-    for (int k = 0; k < n; k++) reg[k] = (region){R, R, -1, -1, 0};
-    for (int y = 0; y < R; y++)
-        for (int x = 0; x < R; x++) {
-            int32_t l = lab[(size_t)y * R + x];
+    for (int k = 0; k < n; k++) reg[k] = (region){h, w, -1, -1, 0};
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int32_t l = lab[(size_t)y * w + x];
             if (!l) continue;
             region *g = &reg[l - 1];
             if (y < g->r0) g->r0 = y;
@@ -230,25 +230,39 @@ static int regions_of(const int32_t *lab, int n, int R, region *reg)
     return 0;
 }
 
-/* Summed-area table: P[(y+1)*(R+1) + x+1] = count of m in [0,y] x [0,x]. */
-static void prefix_sum(const uint8_t *m, int R, int32_t *P)
+/* Summed-area table of an h x w array: P[(y+1)*(w+1) + x+1] = count of m in [0,y] x [0,x]. */
+static void prefix_sum(const uint8_t *m, int h, int w, int32_t *P)
 {
-    int W = R + 1;
-    for (int x = 0; x <= R; x++) P[x] = 0;
-    for (int y = 0; y < R; y++) {
+    int W = w + 1;
+    for (int x = 0; x <= w; x++) P[x] = 0;
+    for (int y = 0; y < h; y++) {
         int32_t row = 0;
         P[(size_t)(y + 1) * W] = 0;
-        for (int x = 0; x < R; x++) {
-            row += m[(size_t)y * R + x] != 0;
+        for (int x = 0; x < w; x++) {
+            row += m[(size_t)y * w + x] != 0;
             P[(size_t)(y + 1) * W + x + 1] = P[(size_t)y * W + x + 1] + row;
         }
     }
 }
 
-static int32_t rect_sum(const int32_t *P, int R, int r0, int c0, int r1, int c1)
+static int32_t rect_sum(const int32_t *P, int w, int r0, int c0, int r1, int c1)
 {
-    int W = R + 1;
+    int W = w + 1;
     return P[(size_t)r1 * W + c1] - P[(size_t)r0 * W + c1] - P[(size_t)r1 * W + c0] + P[(size_t)r0 * W + c0];
+}
+
+/* rect_sum over [r0,r1) x [c0,c1) of image coordinates for a table covering only the box b (the array is
+ * zero outside it) */
+typedef struct {
+    int r0, c0, h, w;
+} box;
+
+static int32_t box_rect_sum(const int32_t *P, box b, int r0, int c0, int r1, int c1)
+{
+    r0 = r0 < b.r0 ? 0 : r0 - b.r0, c0 = c0 < b.c0 ? 0 : c0 - b.c0;
+    r1 = r1 - b.r0 > b.h ? b.h : r1 - b.r0, c1 = c1 - b.c0 > b.w ? b.w : c1 - b.c0;
+    if (r1 <= r0 || c1 <= c0) return 0;
+    return rect_sum(P, b.w, r0, c0, r1, c1);
 }
 
 /* Per-thread buffers of the region-F1 step loop. */
@@ -289,23 +303,29 @@ static int scratch_alloc(step_scratch *t, int R)
  * positives (component IoU >= iou_thr; a match needs a strict majority of the predicted region in one GT
  * region, found by a majority vote). */
 static void region_step(const int32_t *fs, int s, const int32_t *glab, const uint8_t *gt, const int32_t *Gp,
-                        const region *greg, int ngt, int R, double iou_thr, step_scratch *t, int64_t *out_pred,
-                        int64_t *out_hits, int64_t *out_tp)
+                        const region *greg, int ngt, int R, box b, double iou_thr, step_scratch *t,
+                        int64_t *out_pred, int64_t *out_hits, int64_t *out_tp)
 {
-    size_t N = (size_t)R * R;
-    for (size_t i = 0; i < N; i++) {
-        t->pred[i] = fs[i] <= s;
-        t->both[i] = t->pred[i] && gt[i];
-    }
-    int np = label8_scratch(t->pred, R, R, t->plab, t->parent);
+    /* only the box holding every pixel that is ever predicted is labelled (the rest is never predicted) */
+    for (int y = 0; y < b.h; y++)
+        for (int x = 0; x < b.w; x++) {
+            size_t i = (size_t)(b.r0 + y) * R + b.c0 + x, j = (size_t)y * b.w + x;
+            t->pred[j] = fs[i] <= s;
+            t->both[j] = t->pred[j] && gt[i];
+        }
+    int np = label8_scratch(t->pred, b.h, b.w, t->plab, t->parent);
     *out_pred = np;
     *out_hits = *out_tp = 0;
     if (np == 0) return;
-    regions_of(t->plab, np, R, t->preg);
+    regions_of(t->plab, np, b.h, b.w, t->preg);
+    for (int j = 0; j < np; j++) {
+        region *P = &t->preg[j];
+        P->r0 += b.r0, P->r1 += b.r0, P->c0 += b.c0, P->c1 += b.c0;
+    }
     /* official hits */
     if (ngt > 0) {
-        prefix_sum(t->pred, R, t->Pp);
-        prefix_sum(t->both, R, t->Ip);
+        prefix_sum(t->pred, b.h, b.w, t->Pp);
+        prefix_sum(t->both, b.h, b.w, t->Ip);
         int64_t hits = 0;
         for (int j = 0; j < np; j++) {
             const region *P = &t->preg[j];
@@ -314,8 +334,8 @@ static void region_step(const int32_t *fs, int s, const int32_t *glab, const uin
                 const region *G = &greg[k];
                 int r0 = P->r0 < G->r0 ? P->r0 : G->r0, c0 = P->c0 < G->c0 ? P->c0 : G->c0;
                 int r1 = P->r1 > G->r1 ? P->r1 : G->r1, c1 = P->c1 > G->c1 ? P->c1 : G->c1;
-                int32_t inter = rect_sum(t->Ip, R, r0, c0, r1, c1);
-                int32_t uni = rect_sum(t->Pp, R, r0, c0, r1, c1) + rect_sum(Gp, R, r0, c0, r1, c1) - inter;
+                int32_t inter = box_rect_sum(t->Ip, b, r0, c0, r1, c1);
+                int32_t uni = box_rect_sum(t->Pp, b, r0, c0, r1, c1) + rect_sum(Gp, R, r0, c0, r1, c1) - inter;
                 float iou = (float)inter / (float)uni; /* float32 sums in the official code */
                 if (iou > best) best = iou;
             }
@@ -325,22 +345,28 @@ static void region_step(const int32_t *fs, int s, const int32_t *glab, const uin
     }
     /* corrected: majority vote of GT labels (0 = background) inside each predicted region */
     for (int j = 1; j <= np; j++) t->cand[j] = 0, t->cnt[j] = 0;
-    for (size_t i = 0; i < N; i++) {
-        int32_t j = t->plab[i];
-        if (!j) continue;
-        if (t->cnt[j] == 0) {
-            t->cand[j] = glab[i];
-            t->cnt[j] = 1;
-        } else if (t->cand[j] == glab[i]) {
-            t->cnt[j]++;
-        } else {
-            t->cnt[j]--;
+    for (int y = 0; y < b.h; y++) {
+        const int32_t *pl = t->plab + (size_t)y * b.w, *gl = glab + (size_t)(b.r0 + y) * R + b.c0;
+        for (int x = 0; x < b.w; x++) {
+            int32_t j = pl[x];
+            if (!j) continue;
+            if (t->cnt[j] == 0) {
+                t->cand[j] = gl[x];
+                t->cnt[j] = 1;
+            } else if (t->cand[j] == gl[x]) {
+                t->cnt[j]++;
+            } else {
+                t->cnt[j]--;
+            }
         }
     }
     for (int j = 1; j <= np; j++) t->cnt[j] = 0;
-    for (size_t i = 0; i < N; i++) {
-        int32_t j = t->plab[i];
-        if (j && t->cand[j] && glab[i] == t->cand[j]) t->cnt[j]++;
+    for (int y = 0; y < b.h; y++) {
+        const int32_t *pl = t->plab + (size_t)y * b.w, *gl = glab + (size_t)(b.r0 + y) * R + b.c0;
+        for (int x = 0; x < b.w; x++) {
+            int32_t j = pl[x];
+            if (j && t->cand[j] && gl[x] == t->cand[j]) t->cnt[j]++;
+        }
     }
     int64_t tp = 0;
     for (int j = 1; j <= np; j++) {
@@ -426,8 +452,8 @@ int saa_metric_acc_add(saa_metric_acc *a, double *map, const uint8_t *mask, int 
         free(greg), free(Gp), free(filled), free(stack);
         return saa_set_error(SAA_ENOMEM, "metrics: out of memory");
     }
-    regions_of(a->glab, ngt, R, greg);
-    prefix_sum(gt, R, Gp);
+    regions_of(a->glab, ngt, R, R, greg);
+    prefix_sum(gt, R, R, Gp);
     a->n_regions += ngt;
 
     /* pixel table (sklearn metrics + AU-PRO weights) */
@@ -484,6 +510,18 @@ int saa_metric_acc_add(saa_metric_acc *a, double *map, const uint8_t *mask, int 
     int nsteps = 0;
     for (int s = 0; s < S; s++)
         if (a->hist[s]) steps[nsteps++] = s;
+    box b = {R, R, 0, 0};
+    int br1 = -1, bc1 = -1;
+    for (int y = 0; y < R; y++)
+        for (int x = 0; x < R; x++)
+            if (a->fs[(size_t)y * R + x] < S) {
+                if (y < b.r0) b.r0 = y;
+                if (x < b.c0) b.c0 = x;
+                if (y > br1) br1 = y;
+                if (x > bc1) bc1 = x;
+            }
+    if (br1 < 0) nsteps = 0; /* nothing is ever predicted */
+    b.h = br1 - b.r0 + 1, b.w = bc1 - b.c0 + 1;
     int failed = 0;
 #pragma omp parallel num_threads(saa_threads())
     {
@@ -497,7 +535,7 @@ int saa_metric_acc_add(saa_metric_acc *a, double *map, const uint8_t *mask, int 
         for (int q = 0; q < nsteps; q++) {
             if (!ok) continue;
             int s = steps[q];
-            region_step(a->fs, s, a->glab, gt, Gp, greg, ngt, R, a->p.region_iou, &t, &r_pred[3 * s],
+            region_step(a->fs, s, a->glab, gt, Gp, greg, ngt, R, b, a->p.region_iou, &t, &r_pred[3 * s],
                         &r_pred[3 * s + 1], &r_pred[3 * s + 2]);
         }
         if (ok) scratch_free(&t);
