@@ -71,10 +71,6 @@ int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_mas
 int saa_wrn_saliency(const saa_wrn *m, const uint8_t *bgr, int w, int h, const uint8_t *masks, int n_masks,
                      int object_number, double *out, int *is_f32);
 
-/* OpenCV cv2.resize INTER_LINEAR of a single-channel float64 image (weights float32, arithmetic in
- * double, per the wrn_tiny README recipe); used for the float64 multi-instance map. */
-void saa_wrn_resize_cv_linear_f64(const double *src, int w, int h, double *dst, int ow, int oh);
-
 #ifdef __cplusplus
 }
 #endif

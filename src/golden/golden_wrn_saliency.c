@@ -160,8 +160,8 @@ static int multi_path(golden *g, const saa_wrn *m, const uint8_t *bgr, int W, in
     if (rc == SAA_OK) {
         check_f64(g, "multi.object_scores", scores, 3, (int64_t[]){n, fh, fw});
         check_f64(g, "multi.max_map", map, 2, (int64_t[]){fh, fw});
-        saa_wrn_resize_cv_linear_f64(map, (int)fw, (int)fh, sal, W, H);
-        check_f64(g, "multi.saliency", sal, 2, (int64_t[]){H, W});
+        rc = saa_resize_cv_f64(map, (int)fw, (int)fh, 1, sal, W, H, SAA_CV_INTER_LINEAR);
+        if (rc == SAA_OK) check_f64(g, "multi.saliency", sal, 2, (int64_t[]){H, W});
     }
     free(small);
     free(bin);

@@ -553,77 +553,6 @@ done:
     return rc;
 }
 
-/* ---------- OpenCV float64 resize ---------- */
-
-/* cv2.resize(src, (ow, oh)) INTER_LINEAR on one float64 channel, OpenCV 4.6 (see the wrn_tiny README):
- * float32 coefficients; x: index and weight clamped at the borders; y: weights kept, row index clamped;
- * an exact 2x downscale both ways switches to INTER_AREA; equal size is a copy. */
-void saa_wrn_resize_cv_linear_f64(const double *src, int w, int h, double *dst, int ow, int oh)
-{
-    if (ow == w && oh == h) {
-        memcpy(dst, src, sizeof(double) * (size_t)w * (size_t)h);
-        return;
-    }
-    if (w == 2 * ow && h == 2 * oh) {
-        for (int y = 0; y < oh; y++)
-            for (int x = 0; x < ow; x++) {
-                const double *s0 = src + (size_t)(2 * y) * w + 2 * x, *s1 = s0 + w;
-                dst[(size_t)y * ow + x] = (s0[0] + s0[1] + s1[0] + s1[1]) * 0.25;
-            }
-        return;
-    }
-    double sx_scale = 1.0 / ((double)ow / w), sy_scale = 1.0 / ((double)oh / h);
-    int *xo = malloc(sizeof(int) * (size_t)ow);
-    float *xw = malloc(sizeof(float) * (size_t)ow * 2);
-    double *r0 = malloc(sizeof(double) * (size_t)ow), *r1 = malloc(sizeof(double) * (size_t)ow);
-    if (!xo || !xw || !r0 || !r1) {
-        free(xo);
-        free(xw);
-        free(r0);
-        free(r1);
-        return;
-    }
-    for (int x = 0; x < ow; x++) {
-        float fx = (float)((x + 0.5) * sx_scale - 0.5);
-        int sx = (int)floorf(fx);
-        fx -= (float)sx;
-        if (sx < 0) {
-            sx = 0;
-            fx = 0;
-        }
-        if (sx >= w - 1) {
-            sx = w - 1;
-            fx = 0;
-        }
-        xo[x] = sx;
-        xw[2 * x] = 1.0f - fx;
-        xw[2 * x + 1] = fx;
-    }
-    for (int y = 0; y < oh; y++) {
-        float fy = (float)((y + 0.5) * sy_scale - 0.5);
-        int sy = (int)floorf(fy);
-        fy -= (float)sy;
-        int y0 = sy < 0 ? 0 : sy > h - 1 ? h - 1 : sy, y1 = sy + 1 < 0 ? 0 : sy + 1 > h - 1 ? h - 1 : sy + 1;
-        const double *s0 = src + (size_t)y0 * w, *s1 = src + (size_t)y1 * w;
-        for (int x = 0; x < ow; x++) {
-            int a = xo[x], b = a + 1 < w ? a + 1 : a;
-            double w0 = xw[2 * x], w1 = xw[2 * x + 1];
-            double p0 = s0[a] * w0, p1 = s0[b] * w1, q0 = s1[a] * w0, q1 = s1[b] * w1;
-            r0[x] = p0 + p1;
-            r1[x] = q0 + q1;
-        }
-        double b0 = 1.0f - fy, b1 = fy;
-        for (int x = 0; x < ow; x++) {
-            double u = r0[x] * b0, v = r1[x] * b1;
-            dst[(size_t)y * ow + x] = u + v;
-        }
-    }
-    free(xo);
-    free(xw);
-    free(r0);
-    free(r1);
-}
-
 /* ---------- whole saliency ---------- */
 
 /* mirrors SAA/model.py: Model.visual_saliency_calculation */
@@ -674,7 +603,7 @@ int saa_wrn_saliency(const saa_wrn *m, const uint8_t *bgr, int w, int h, const u
                                       SAA_CV_INTER_NEAREST);
             }
             if (rc == SAA_OK) rc = saa_wrn_multi_map(&f, small, n_masks, NULL, map);
-            if (rc == SAA_OK) saa_wrn_resize_cv_linear_f64(map, (int)fw, (int)fh, out, w, h);
+            if (rc == SAA_OK) rc = saa_resize_cv_f64(map, (int)fw, (int)fh, 1, out, w, h, SAA_CV_INTER_LINEAR);
         }
         free(small);
         free(bin);
