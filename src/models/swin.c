@@ -26,6 +26,11 @@
 /* mirrors transforms.py: resize.get_size_with_aspect_ratio (Python float/int arithmetic) */
 void gdino_image_target_size(int w, int h, int size, int max_size, int *oh, int *ow)
 {
+    if (w <= 0 || h <= 0 || size <= 0) { /* nothing sensible to scale: keep the size */
+        *oh = h;
+        *ow = w;
+        return;
+    }
     if (max_size > 0) {
         double mn = (double)(w < h ? w : h), mx = (double)(w > h ? w : h);
         if (mx / mn * (double)size > (double)max_size)
@@ -526,10 +531,10 @@ static void plan_stage(int h, int w, int ws, int nthreads, int64_t *g, int64_t *
     *r = rr < 1 ? 1 : rr;
 }
 
-/* Per-thread attention scratch: S[N, N], labels[N] (ints in float slots). */
-static size_t attention_scratch_floats(int n)
+/* Per-thread attention scratch: S[N, N], Kt[d, N], labels[N] (ints in float slots). */
+static size_t attention_scratch_floats(int n, int d)
 {
-    size_t f = (size_t)n * n + (size_t)n;
+    size_t f = (size_t)n * n + (size_t)d * n + (size_t)n;
     return (f + 15) & ~(size_t)15;
 }
 
@@ -543,7 +548,8 @@ static void attention_windows(const float *qkv, int64_t win0, int64_t nw, int n,
     const float scale = 1.0f / sqrtf((float)d); /* head_dim ** -0.5 */
     const int ld = 3 * C;
     float *S = scratch;                        /* [N, N] scores of one head */
-    int *labels = (int *)(S + (size_t)n * n);  /* [N] shift regions of the window's tokens */
+    float *Kt = S + (size_t)n * n;             /* [d, N] its keys, transposed */
+    int *labels = (int *)(Kt + (size_t)d * n); /* [N] shift regions of the window's tokens */
     for (int64_t w = 0; w < nw; w++) {
         const float *base = qkv + w * n * ld;
         int masked = 0; /* shifted windows away from the last row/column see one region only */
@@ -553,8 +559,12 @@ static void attention_windows(const float *qkv, int64_t win0, int64_t nw, int n,
         }
         for (int h = 0; h < heads; h++) {
             const float *bias = attn_bias + (int64_t)h * n * n;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, scale, base + h * d, ld,
-                        base + C + h * d, ld, 0.0f, S, n);
+            for (int j = 0; j < n; j++) { /* K^T of this head, so both products take OpenBLAS's small NN path */
+                const float *kj = base + (int64_t)j * ld + C + h * d;
+                for (int k = 0; k < d; k++) Kt[(int64_t)k * n + j] = kj[k];
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, d, scale, base + h * d, ld, Kt, n, 0.0f,
+                        S, n);
             for (int i = 0; i < n; i++) {
                 float *Si = S + (int64_t)i * n;
                 const float *bi = bias + (int64_t)i * n;
@@ -781,7 +791,7 @@ int swin_forward(swin_model *m, const float *img, int H, int W, swin_features *o
             const swin_stage *st = &m->stages[s];
             const size_t C = (size_t)st->dim;
             plan_stage(hh, ww, ws, wb.nthreads, &g, &r);
-            size_t wf = (size_t)g * (size_t)n * C * 5 + attention_scratch_floats(n);
+            size_t wf = (size_t)g * (size_t)n * C * 5 + attention_scratch_floats(n, (int)C / st->heads);
             size_t rf = (size_t)r * (C + (size_t)st->hidden);
             if (wf > win_max) win_max = wf;
             if (rf > row_max) row_max = rf;
