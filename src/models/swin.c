@@ -531,10 +531,10 @@ static void plan_stage(int h, int w, int ws, int nthreads, int64_t *g, int64_t *
     *r = rr < 1 ? 1 : rr;
 }
 
-/* Per-thread attention scratch: S[N, N], Kt[d, N], labels[N] (ints in float slots). */
+/* Per-thread attention scratch: S[N, N], mask[N, N], Kt[d, N], labels[N] (ints in float slots). */
 static size_t attention_scratch_floats(int n, int d)
 {
-    size_t f = (size_t)n * n + (size_t)d * n + (size_t)n;
+    size_t f = 2 * (size_t)n * n + (size_t)d * n + (size_t)n;
     return (f + 15) & ~(size_t)15;
 }
 
@@ -548,7 +548,8 @@ static void attention_windows(const float *qkv, int64_t win0, int64_t nw, int n,
     const float scale = 1.0f / sqrtf((float)d); /* head_dim ** -0.5 */
     const int ld = 3 * C;
     float *S = scratch;                        /* [N, N] scores of one head */
-    float *Kt = S + (size_t)n * n;             /* [d, N] its keys, transposed */
+    float *mask = S + (size_t)n * n;           /* [N, N] shift mask of the window */
+    float *Kt = mask + (size_t)n * n;          /* [d, N] keys of one head, transposed */
     int *labels = (int *)(Kt + (size_t)d * n); /* [N] shift regions of the window's tokens */
     for (int64_t w = 0; w < nw; w++) {
         const float *base = qkv + w * n * ld;
@@ -556,6 +557,9 @@ static void attention_windows(const float *qkv, int64_t win0, int64_t nw, int n,
         if (shift > 0) {
             window_labels(Hp, Wp, ws, shift, (int)((win0 + w) / nww), (int)((win0 + w) % nww), labels);
             for (int j = 1; j < n; j++) masked |= labels[j] != labels[0];
+            if (masked) /* BasicLayer's attn_mask of this window */
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < n; j++) mask[(int64_t)i * n + j] = labels[i] == labels[j] ? 0.0f : -100.0f;
         }
         for (int h = 0; h < heads; h++) {
             const float *bias = attn_bias + (int64_t)h * n * n;
@@ -565,28 +569,15 @@ static void attention_windows(const float *qkv, int64_t win0, int64_t nw, int n,
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, d, scale, base + h * d, ld, Kt, n, 0.0f,
                         S, n);
-            for (int i = 0; i < n; i++) {
-                float *Si = S + (int64_t)i * n;
-                const float *bi = bias + (int64_t)i * n;
+            const int64_t nn = (int64_t)n * n;
+            if (masked) {
 #pragma omp simd
-                for (int j = 0; j < n; j++) Si[j] += bi[j];
-                if (masked) {
-                    const int li = labels[i];
-                    for (int j = 0; j < n; j++)
-                        if (labels[j] != li) Si[j] += -100.0f;
-                }
-                float mx = Si[0];
-#pragma omp simd reduction(max : mx)
-                for (int j = 1; j < n; j++) mx = Si[j] > mx ? Si[j] : mx;
-                float sum = 0.0f;
-                for (int j = 0; j < n; j++) {
-                    Si[j] = expf(Si[j] - mx);
-                    sum += Si[j];
-                }
-                const float inv = 1.0f / sum;
+                for (int64_t k = 0; k < nn; k++) S[k] += bias[k] + mask[k];
+            } else {
 #pragma omp simd
-                for (int j = 0; j < n; j++) Si[j] *= inv;
+                for (int64_t k = 0; k < nn; k++) S[k] += bias[k];
             }
+            saa_softmax_rows(S, n, n);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1.0f, S, n, base + 2 * C + h * d, ld,
                         0.0f, out + w * n * C + h * d, C);
         }
