@@ -115,6 +115,22 @@ static void test_linear(void)
         saa_linear(x, rows, in, W, bias, out, y);
         CHECK(max_err(y, ref, rows * out) < 1e-6);
     }
+    /* large enough for the parallel bias fill */
+    {
+        const int64_t R = 301, I = 7, O = 263;
+        float *xl = rand_buf(R * I, 1, 0), *Wl = rand_buf(O * I, 1, 0), *bl = rand_buf(O, 1, 0);
+        float *yl = rand_buf(R * O, 100, 0);
+        double *rl = malloc(sizeof(double) * R * O);
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t o = 0; o < O; o++) {
+                double acc = bl[o];
+                for (int64_t i = 0; i < I; i++) acc += (double)xl[r * I + i] * Wl[o * I + i];
+                rl[r * O + o] = acc;
+            }
+        saa_linear(xl, R, I, Wl, bl, O, yl);
+        CHECK(max_err(yl, rl, R * O) < 1e-6);
+        free(xl), free(Wl), free(bl), free(yl), free(rl);
+    }
     /* hand-checked: x = [1 2], W = [[1 0], [1 1], [0 -1]], b = [0.5 0 1] -> [1.5 3 -1] */
     float x1[2] = {1, 2}, W1[6] = {1, 0, 1, 1, 0, -1}, b1[3] = {0.5f, 0, 1}, y1[3];
     saa_linear(x1, 1, 2, W1, b1, 3, y1);

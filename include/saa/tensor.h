@@ -77,7 +77,9 @@ void saa_linear(const float *x, int64_t rows, int64_t in, const float *W, const 
                 float *y);
 
 /* conv2d, NCHW: x[N,C,H,W], w[O,C/groups,KH,KW], b[O] or NULL -> y[N,O,OH,OW],
- * OH = (H + 2*pad_h - dil_h*(KH-1) - 1)/stride_h + 1 (torch semantics, zero padding). */
+ * OH = (H + 2*pad_h - dil_h*(KH-1) - 1)/stride_h + 1 (torch semantics, zero padding).
+ * im2col + sgemm per group (1x1 stride-1 convs: sgemm on x directly; depthwise: direct loops); the
+ * im2col buffer is tiled over output rows to stay <= 16 MB. groups/dil <= 0 are read as 1. */
 typedef struct {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
 } saa_conv_params;
@@ -101,15 +103,20 @@ void saa_group_norm(const float *x, int64_t C, int64_t HW, int64_t groups, const
 /* Eval BatchNorm, x[C,HW] (one image) in place. */
 void saa_batch_norm(float *x, int64_t C, int64_t HW, const float *mean, const float *var, const float *w,
                     const float *b, float eps);
-/* Folds eval BatchNorm into the preceding conv: w[O,...] (per_out elements each), b[O] (written). */
+/* Folds eval BatchNorm into the preceding bias-free conv: w[O,...] (per_out elements each) scaled in
+ * place, b[O] written (its input content is ignored). */
 void saa_fold_batch_norm(float *w, float *b, int64_t O, int64_t per_out, const float *mean,
                          const float *var, const float *gamma, const float *beta, float eps);
 
-void saa_gelu_erf(float *x, int64_t n);  /* exact: 0.5 x (1 + erf(x/sqrt 2)) */
+/* GELU 'none': x * 0.5 * (1 + erf(x / sqrt 2)) with the Abramowitz-Stegun erf (|err| <= 1.5e-7) that
+ * PyTorch's vectorised CPU kernel uses. */
+void saa_gelu_erf(float *x, int64_t n);
 void saa_gelu_tanh(float *x, int64_t n);
 void saa_relu(float *x, int64_t n);
-void saa_sigmoid(float *x, int64_t n);
-/* Softmax along rows of x[rows,cols], in place, max-subtracted (torch semantics; -inf entries give 0). */
+void saa_sigmoid(float *x, int64_t n); /* 1 / (1 + exp(-x)) in float */
+/* Softmax along rows of x[rows,cols], in place, max-subtracted (torch semantics; -inf entries give 0,
+ * a row of only -inf or with a NaN gives NaN, as torch.softmax). Parallel over rows; inside an
+ * OpenMP parallel region it runs on the calling thread. */
 void saa_softmax_rows(float *x, int64_t rows, int64_t cols);
 
 /* Scaled dot-product attention for ONE head: out[Lq,dv] = softmax(scale * q k^T + mask) v.
@@ -143,15 +150,20 @@ void saa_adaptive_avg_pool2d(const float *x, int64_t C, int64_t H, int64_t W, in
                              float *y);
 
 /* grid_sample(mode='bilinear', padding_mode='zeros', align_corners=False) of ONE point on
- * value[H,W,C] (channels last, row stride W*C): gx, gy in [-1,1]; adds weight*sample to out[C]. */
+ * value[H,W,C] (channels last, row stride W*C): gx, gy in [-1,1]; adds weight*sample to out[C].
+ * As torch's vectorised CPU kernel: x = (gx + 1) * (W / 2) - 0.5 in float, corners outside the
+ * image contribute 0. */
 void saa_grid_sample_accum(const float *value, int64_t H, int64_t W, int64_t C, float gx, float gy,
                            float weight, float *out);
 
-/* Indices of the k largest values (descending; ties: lower index first). idx[k]; vals may be NULL. */
+/* Indices of the k largest values (descending; ties: lower index first; NaN ranks highest, as
+ * torch.topk). torch's own CPU order among exactly equal values is unspecified
+ * (std::partial_sort / nth_element). idx[k]; vals may be NULL. k > n is clamped to n. */
 void saa_topk(const float *x, int64_t n, int64_t k, int64_t *idx, float *vals);
-/* Stable ascending argsort (descending if desc). */
+/* Stable ascending argsort (descending if desc). Ascending puts NaN last (numpy), descending
+ * first (torch's descending sort). */
 void saa_argsort(const float *x, int64_t n, int desc, int64_t *idx);
-int64_t saa_argmax(const float *x, int64_t n);
+int64_t saa_argmax(const float *x, int64_t n); /* first maximum; first NaN if any; -1 if n == 0 */
 
 #ifdef __cplusplus
 }
