@@ -2,6 +2,8 @@
 #ifndef SAA_SAA_H
 #define SAA_SAA_H
 
+#include "saa/gdino.h"
+#include "saa/sam.h"
 #include "saa/tensor.h"
 
 #ifdef __cplusplus
@@ -57,6 +59,23 @@ int saa_category_load(const char *presets_dir, const char *name, unsigned fixes,
  * "top_k", "max_area", "defect_prompts": [[prompt, filter], ...]}}}); name may be NULL if it holds one. */
 int saa_category_load_file(const char *path, const char *presets_dir, const char *name, unsigned fixes,
                            saa_category *out);
+
+/* ---------- model configurations ---------- */
+
+/* Model hyper-parameters from a JSON document in the saa_e2e golden config.json layout: "weights": {"sam":
+ * {"model": {...}} (saa_sam_config_from_json), "gdino": {"config": official args, "tiny_cfg": {...}}}.
+ * Sets *has_sam / *has_gdino for the parts present; an error when neither is. */
+int saa_model_configs_from_json(const struct cJSON *root, saa_sam_config *sam, int *has_sam, saa_gdino_config *gdino,
+                                int *has_gdino);
+/* The same from a file. */
+int saa_model_configs_load(const char *path, saa_sam_config *sam, int *has_sam, saa_gdino_config *gdino,
+                           int *has_gdino);
+
+/* SAA/model.py Model.load_dino: the checkpoint's "model" state dict with clean_state_dict (the "module."
+ * prefix of the released groundingdino_swint_ogc.pth removed). *raw (may be NULL) holds the opened file the
+ * model borrows from: close it with saa_weights_close after saa_gdino_free. */
+int saa_load_dino(const char *path, const char *vocab, const saa_gdino_config *cfg, saa_gdino **out,
+                  saa_weights **raw);
 
 /* ---------- hybrid-prompt arithmetic (SAA/model.py), model independent ---------- */
 

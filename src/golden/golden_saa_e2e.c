@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "golden.h"
+#include "models/gdino_impl.h"
 #include "models/sam_internal.h"
 #include "models/swin.h"
 #include "saa/image.h"
@@ -88,6 +89,141 @@ static uint8_t *feed_u8(golden *g, const char *name, int64_t numel)
     uint8_t *out = malloc((size_t)(n > 0 ? n : 1));
     for (int64_t i = 0; out && i < n; i++) out[i] = saa_tensor_get(t, i) != 0;
     return out;
+}
+
+/* ---------- stage 1: detector per caption ---------- */
+
+static const char *caption_name(const e2e_image *e, int c, const char *what)
+{
+    return c < 0 ? nm(e, "det.obj0.%s", what) : nm(e, "det.def%d.%s", c, what);
+}
+
+static int stage_detector(e2e_image *e, saa_gdino *gd)
+{
+    golden *g = e->g;
+    int rc = saa_gdino_set_image(gd, &e->rgb); /* the detector gets RGB */
+    for (int c = -1; rc == SAA_OK && c < e->cat.n_prompts; c++) {
+        saa_gdino_detections det;
+        rc = saa_gdino_detect(gd, c < 0 ? e->cat.object_prompt : e->cat.defect_prompts[c], NULL, &det);
+        if (rc != SAA_OK) break;
+        const int nq = det.num_queries, T = det.num_tokens;
+        /* pred_logits.sigmoid()[0] has 256 columns; those past the caption are sigmoid(-inf) = 0 */
+        const int L = SAA_MAX_TEXT_LEN;
+        float *full = calloc((size_t)nq * L + 1, sizeof *full);
+        if (!full) {
+            saa_gdino_detections_free(&det);
+            return saa_set_error(SAA_ENOMEM, "out of memory");
+        }
+        for (int q = 0; q < nq; q++) memcpy(full + (size_t)q * L, det.logits + (size_t)q * T, sizeof *full * (size_t)T);
+        golden_check_f32(g, caption_name(e, c, "logits"), full, 2, (int64_t[]){nq, L});
+        golden_check_f32(g, caption_name(e, c, "boxes"), det.boxes, 2, (int64_t[]){nq, 4});
+        free(full);
+        saa_gdino_detections_free(&det);
+    }
+    return rc;
+}
+
+/* ---------- stage 2: bbox_suppression on the stored detector outputs ---------- */
+
+/* The per-box phrases of config.json captions[c]: pre_mask_boxes [{query, phrase, dropped_by_filter, score}]
+ * and kept_phrases (with the score suffix). */
+static void check_phrases(e2e_image *e, int c, const char *cname, const gdino_suppression *s)
+{
+    golden *g = e->g;
+    char name[160];
+    snprintf(name, sizeof name, "%ssup.%s.phrases", e->prefix, cname);
+    cJSON *caps = cJSON_GetObjectItemCaseSensitive(e->cfg, "captions");
+    cJSON *cap = cJSON_GetArrayItem(caps, c + 1);
+    const char *cn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cap, "name"));
+    if (!cn || strcmp(cn, cname)) {
+        golden_report(g, name, 0, "config.json captions[%d] is not '%s'", c + 1, cname);
+        return;
+    }
+    cJSON *pre = cJSON_GetObjectItemCaseSensitive(cap, "pre_mask_boxes");
+    cJSON *kept = cJSON_GetObjectItemCaseSensitive(cap, "kept_phrases");
+    if (cJSON_GetArraySize(pre) != s->n_candidates || cJSON_GetArraySize(kept) != s->n_kept) {
+        golden_report(g, name, 0, "%d candidate / %d kept boxes, expected %d / %d", s->n_candidates, s->n_kept,
+                      cJSON_GetArraySize(pre), cJSON_GetArraySize(kept));
+        return;
+    }
+    int ci = 0, bad = 0;
+    char detail[256] = "";
+    for (int q = 0; q < s->nq; q++) {
+        if (!s->score_area_mask[q]) continue;
+        cJSON *b = cJSON_GetArrayItem(pre, ci);
+        const char *ph = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "phrase"));
+        cJSON *jq = cJSON_GetObjectItemCaseSensitive(b, "query"), *js = cJSON_GetObjectItemCaseSensitive(b, "score");
+        int dropped = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "dropped_by_filter"));
+        if (!ph || !cJSON_IsNumber(jq) || jq->valueint != q || strcmp(ph, s->candidate_phrases[ci]) ||
+            dropped != !s->phrase_keep_mask[ci] || !cJSON_IsNumber(js) || js->valuedouble != (double)s->box_score[q]) {
+            if (!bad++)
+                snprintf(detail, sizeof detail, "query %d: got \"%s\" dropped=%d score=%.9g, expected query %d \"%s\"",
+                         q, s->candidate_phrases[ci], !s->phrase_keep_mask[ci], (double)s->box_score[q],
+                         cJSON_IsNumber(jq) ? jq->valueint : -1, ph ? ph : "?");
+        }
+        ci++;
+    }
+    for (int k = 0; k < s->n_kept; k++) {
+        const char *ph = cJSON_GetStringValue(cJSON_GetArrayItem(kept, k));
+        if (!ph || strcmp(ph, s->kept_phrases_with_score[k]))
+            if (!bad++)
+                snprintf(detail, sizeof detail, "kept %d: got \"%s\", expected \"%s\"", k, s->kept_phrases_with_score[k],
+                         ph ? ph : "?");
+    }
+    golden_report(g, name, !bad, "%d boxes, %d kept, phrases/scores/filter decisions %s%s%s", s->n_candidates,
+                  s->n_kept, bad ? "differ: " : "exact", bad ? detail : "", "");
+}
+
+static int stage_suppression(e2e_image *e, const saa_tokenizer *tok)
+{
+    golden *g = e->g;
+    const saa_tensor *tdef = feed_any(g, nm(e, "def.max_area"), 1);
+    if (!tdef) return saa_set_error(SAA_EFORMAT, "%s: %s", g->dir, saa_last_error());
+    float max_box_area = 0;
+    int any_object = 0;
+    for (int c = -1; c < e->cat.n_prompts; c++) {
+        char cname[16];
+        snprintf(cname, sizeof cname, c < 0 ? "obj0" : "def%d", c < 0 ? 0 : c);
+        const saa_tensor *tl = feed_any(g, caption_name(e, c, "logits"), -1);
+        const saa_tensor *tb = feed_any(g, caption_name(e, c, "boxes"), -1);
+        const saa_tensor *ti = feed_any(g, caption_name(e, c, "input_ids"), -1);
+        if (!tl || !tb || !ti || tl->ndim != 2 || tb->ndim != 2 || tb->shape[0] != tl->shape[0] || tb->shape[1] != 4)
+            return saa_set_error(SAA_EFORMAT, "%s: %sdet.%s.logits/boxes/input_ids: expected (nq, L), (nq, 4), (T,)",
+                                 g->dir, e->prefix, cname);
+        const int nq = (int)tl->shape[0], L = (int)tl->shape[1], T = (int)saa_tensor_numel(ti);
+        const float *logits = golden_ref_f32(g, caption_name(e, c, "logits"), -1);
+        const float *boxes = golden_ref_f32(g, caption_name(e, c, "boxes"), -1);
+        int32_t *ids = malloc(sizeof *ids * (size_t)(T + 1));
+        if (!logits || !boxes || !ids) {
+            free(ids);
+            return saa_set_error(SAA_ENOMEM, "out of memory");
+        }
+        for (int i = 0; i < T; i++) ids[i] = (int32_t)saa_tensor_get(ti, i);
+        /* SAA/model.py forward: object pass max area 1/object_number (python float), min 0, filter 'PlaceHolder';
+         * defect passes: the stored def.max_area, min 0, their own filtered phrase */
+        saa_gdino_filter f = {e->box_threshold, e->text_threshold,
+                              c < 0 ? (float)(1.0 / e->cat.object_count) : (float)saa_tensor_get(tdef, 0), 0.0f,
+                              c < 0 ? "PlaceHolder" : e->cat.filter_phrases[c]};
+        gdino_suppression s;
+        int rc = gdino_bbox_suppression(logits, boxes, nq, L, ids, T, tok, &f, &s);
+        free(ids);
+        if (rc != SAA_OK) return rc;
+        check_typed(g, nm(e, "sup.%s.pre_mask", cname), SAA_BOOL, s.score_area_mask, 1, (int64_t[]){nq});
+        golden_check_f32(g, nm(e, "sup.%s.kept_boxes", cname), s.kept_boxes, 2, (int64_t[]){s.n_kept, 4});
+        golden_check_f32(g, nm(e, "sup.%s.kept_scores", cname), s.kept_scores, 1, (int64_t[]){s.n_kept});
+        check_phrases(e, c, cname, &s);
+        if (c < 0)
+            for (int k = 0; k < s.n_kept; k++) {
+                /* boxes_area.max() > max_box_area: float32 w*h of the normalised boxes */
+                float a = s.kept_boxes[4 * k + 2] * s.kept_boxes[4 * k + 3];
+                if (a > max_box_area) max_box_area = a;
+                any_object = 1;
+            }
+        gdino_suppression_free(&s);
+    }
+    if (!any_object) max_box_area = 1.0f; /* no object box: max_box_area = 1 */
+    golden_check_f32(g, nm(e, "obj.max_box_area"), &max_box_area, 1, (int64_t[]){1});
+    return SAA_OK;
 }
 
 /* ---------- stage 3: stored kept boxes -> pixel boxes -> SAM boxes ---------- */
@@ -405,12 +541,23 @@ int golden_kind_saa_e2e(golden *g)
         return saa_set_error(SAA_EFORMAT, "%s/config.json: expected images[], vocab and weights.sam.file", g->dir);
     saa_tokenizer *tok = NULL;
     saa_sam *sam = NULL;
+    saa_gdino *gd = NULL;
+    saa_weights *gd_raw = NULL;
+    const char *gd_rel = golden_cfg_str(g, "weights.gdino.file");
+    char *gd_path = gd_rel ? golden_path(g, gd_rel) : NULL;
     char *vocab = golden_path(g, vocab_rel), *sam_path = golden_path(g, sam_rel);
     saa_sam_config sc;
     int rc = saa_tokenizer_load(vocab, &tok);
     if (rc == SAA_OK) rc = saa_sam_config_from_json(golden_cfg(g, "weights.sam.model"), &sc);
     if (rc == SAA_OK) rc = saa_sam_load(sam_path, &sc, &sam);
-    free(vocab), free(sam_path);
+    saa_sam_config unused_sam;
+    saa_gdino_config gc;
+    int has_sam = 0, has_gdino = 0;
+    if (rc == SAA_OK) rc = saa_model_configs_from_json(g->config, &unused_sam, &has_sam, &gc, &has_gdino);
+    if (rc == SAA_OK && (!has_gdino || !gd_path))
+        rc = saa_set_error(SAA_EFORMAT, "%s/config.json: expected weights.gdino.file and weights.gdino.config", g->dir);
+    if (rc == SAA_OK) rc = saa_load_dino(gd_path, vocab, &gc, &gd, &gd_raw);
+    free(vocab), free(sam_path), free(gd_path);
     int idx = 0;
     cJSON *im;
     cJSON_ArrayForEach(im, images)
@@ -419,13 +566,17 @@ int golden_kind_saa_e2e(golden *g)
         e2e_image e;
         rc = image_setup(g, im, idx++, &e);
         if (rc == SAA_OK) rc = stage_detector_inputs(&e, tok);
+        if (rc == SAA_OK) rc = stage_detector(&e, gd);
         if (rc == SAA_OK) rc = stage_def_max_area(&e);
+        if (rc == SAA_OK) rc = stage_suppression(&e, tok);
         if (rc == SAA_OK) rc = stage_boxes(&e, saa_sam_get_config(sam));
         if (rc == SAA_OK) rc = stage_sam(&e, sam);
         if (rc == SAA_OK) rc = stage_fusion(&e);
         image_free(&e);
     }
     saa_sam_free(sam);
+    saa_gdino_free(gd);
+    saa_weights_close(gd_raw);
     saa_tokenizer_free(tok);
     return rc;
 }
