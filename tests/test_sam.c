@@ -281,6 +281,9 @@ int main(void)
     test_detect();
     test_binding_errors();
     test_block_bruteforce();
+    sam_disable_simd = 1; /* the portable softmax as well */
+    test_block_bruteforce();
+    sam_disable_simd = 0;
     test_predictor();
     TEST_MAIN_END();
 }

@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "models/sam_internal.h"
 
@@ -103,32 +106,85 @@ void sam_embed_prompts(const saa_sam *m, int B, int n_points, const float *coord
 
 /* ---------- mask decoder ---------- */
 
-/* transformer.py Attention: projections to the internal dim, heads, softmax(q k^T / sqrt(c)), out. */
-static int dec_attention(const sam_attn_w *a, int D, int heads, const float *q_in, int Lq, const float *k_in,
-                         int Lk, const float *v_in, float *out)
+void openblas_set_num_threads(int num_threads);
+
+static int omp_in_par(void)
+{
+#ifdef _OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}
+
+/* Per-thread buffers of one prompt's decoder pass. */
+typedef struct {
+    float *keys, *kpos, *kattn, *src_nchw, *up1, *up2, *masks;
+    float *tokens, *queries, *qpos, *qattn, *mlp_h, *hyper, *iou_all, *mlp_tmp;
+    float *Q, *K, *V, *O, *S; /* attention projections and one head's scores */
+} dec_ws;
+
+static void dec_ws_free(dec_ws *w)
+{
+    if (!w) return;
+    float **p = (float **)w;
+    for (size_t i = 0; i < sizeof *w / sizeof(float *); i++) free(p[i]);
+}
+
+static int dec_ws_init(dec_ws *w, const saa_sam_config *c, int Nt)
+{
+    memset(w, 0, sizeof *w);
+    size_t D = (size_t)c->prompt_dim, HW = (size_t)c->emb_h * c->emb_w, nmt = (size_t)c->num_multimask_outputs + 1;
+    size_t Idim = D, hid = D > (size_t)c->iou_head_hidden ? D : (size_t)c->iou_head_hidden;
+    w->keys = malloc(sizeof(float) * HW * D);
+    w->kpos = malloc(sizeof(float) * HW * D);
+    w->kattn = malloc(sizeof(float) * HW * D);
+    w->src_nchw = malloc(sizeof(float) * HW * D);
+    w->up1 = malloc(sizeof(float) * (D / 4) * 4 * HW);
+    w->up2 = malloc(sizeof(float) * (D / 8) * 16 * HW);
+    w->masks = malloc(sizeof(float) * nmt * 16 * HW);
+    w->tokens = malloc(sizeof(float) * Nt * D);
+    w->queries = malloc(sizeof(float) * Nt * D);
+    w->qpos = malloc(sizeof(float) * Nt * D);
+    w->qattn = malloc(sizeof(float) * Nt * D);
+    w->mlp_h = malloc(sizeof(float) * Nt * (size_t)c->dec_mlp_dim);
+    w->hyper = malloc(sizeof(float) * nmt * (D / 8));
+    w->iou_all = malloc(sizeof(float) * nmt);
+    w->mlp_tmp = malloc(sizeof(float) * 2 * hid);
+    size_t L = HW > (size_t)Nt ? HW : (size_t)Nt;
+    w->Q = malloc(sizeof(float) * L * Idim);
+    w->K = malloc(sizeof(float) * L * Idim);
+    w->V = malloc(sizeof(float) * L * Idim);
+    w->O = malloc(sizeof(float) * L * Idim);
+    w->S = malloc(sizeof(float) * HW * Nt);
+    float **p = (float **)w;
+    for (size_t i = 0; i < sizeof *w / sizeof(float *); i++)
+        if (!p[i]) {
+            dec_ws_free(w);
+            return saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
+        }
+    return SAA_OK;
+}
+
+/* transformer.py Attention: projections to the internal dim, heads, softmax(q k^T / sqrt(c)), out.
+ * Qp/Kp/Vp: projections computed beforehand (shared by all prompts), or NULL. */
+static void dec_attention(const sam_attn_w *a, int D, int heads, const float *q_in, int Lq, const float *k_in,
+                          int Lk, const float *v_in, const float *Qp, const float *Kp, const float *Vp, float *out,
+                          dec_ws *w)
 {
     int Idim = a->internal, ch = Idim / heads;
-    float *Q = malloc(sizeof(float) * (size_t)Lq * Idim), *K = malloc(sizeof(float) * (size_t)Lk * Idim),
-          *V = malloc(sizeof(float) * (size_t)Lk * Idim), *O = malloc(sizeof(float) * (size_t)Lq * Idim),
-          *S = malloc(sizeof(float) * (size_t)Lq * Lk);
-    if (!Q || !K || !V || !O || !S) {
-        free(Q), free(K), free(V), free(O), free(S);
-        return saa_set_error(SAA_ENOMEM, "out of memory");
-    }
-    saa_linear(q_in, Lq, D, a->q_w, a->q_b, Idim, Q);
-    saa_linear(k_in, Lk, D, a->k_w, a->k_b, Idim, K);
-    saa_linear(v_in, Lk, D, a->v_w, a->v_b, Idim, V);
+    if (!Qp) saa_linear(q_in, Lq, D, a->q_w, a->q_b, Idim, w->Q), Qp = w->Q;
+    if (!Kp) saa_linear(k_in, Lk, D, a->k_w, a->k_b, Idim, w->K), Kp = w->K;
+    if (!Vp) saa_linear(v_in, Lk, D, a->v_w, a->v_b, Idim, w->V), Vp = w->V;
     float div = (float)sqrt((double)ch);
     for (int h = 0; h < heads; h++) {
-        saa_gemm(0, 1, Lq, Lk, ch, 1.0f, Q + h * ch, Idim, K + h * ch, Idim, 0.0f, S, Lk);
+        saa_gemm(0, 1, Lq, Lk, ch, 1.0f, Qp + h * ch, Idim, Kp + h * ch, Idim, 0.0f, w->S, Lk);
         size_t n = (size_t)Lq * Lk;
-        for (size_t i = 0; i < n; i++) S[i] = S[i] / div;
-        saa_softmax_rows(S, Lq, Lk);
-        saa_gemm(0, 0, Lq, ch, Lk, 1.0f, S, Lk, V + h * ch, Idim, 0.0f, O + h * ch, Idim);
+        for (size_t i = 0; i < n; i++) w->S[i] = w->S[i] / div;
+        saa_softmax_rows(w->S, Lq, Lk);
+        saa_gemm(0, 0, Lq, ch, Lk, 1.0f, w->S, Lk, Vp + h * ch, Idim, 0.0f, w->O + h * ch, Idim);
     }
-    saa_linear(O, Lq, Idim, a->o_w, a->o_b, D, out);
-    free(Q), free(K), free(V), free(O), free(S);
-    return SAA_OK;
+    saa_linear(w->O, Lq, Idim, a->o_w, a->o_b, D, out);
 }
 
 static void add_to(float *dst, const float *a, const float *b, size_t n)
@@ -151,115 +207,169 @@ static void mlp_row(const sam_mlp_w *mlp, int depth, int in, int hidden, int out
     }
 }
 
+/* What all prompts share when there is no mask prompt (dense = no_mask_embed everywhere): the image
+ * side of layer 0, which only depends on embedding + dense and the dense PE. */
+typedef struct {
+    const float *pos;  /* [HW, D] */
+    const float *keys0, *kpos0; /* src and src + pos, [HW, D] */
+    const float *t2i_K0, *t2i_V0, *i2t_Q0; /* layer 0 projections [HW, internal] */
+} dec_shared;
+
+static void decode_one(const saa_sam *m, const float *embedding, const float *sparse, const float *dense,
+                       const dec_shared *sh, int b, int B, int N, int multimask, sam_decoder_trace *trace,
+                       float *low_res, float *iou, dec_ws *w)
+{
+    (void)B;
+    const saa_sam_config *c = &m->cfg;
+    int D = c->prompt_dim, h = c->emb_h, wd = c->emb_w, HW = h * wd, nmt = c->num_multimask_outputs + 1;
+    int Nt = 1 + nmt + N, heads = c->dec_heads, D4 = D / 4, D8 = D / 8, UHW = 16 * HW;
+    int m0 = multimask ? 1 : 0, nm = multimask ? nmt - 1 : 1;
+    size_t big = (size_t)HW * D, nq = (size_t)Nt * D;
+    /* tokens = [iou_token, mask_tokens, sparse] */
+    memcpy(w->tokens, m->iou_token, sizeof(float) * D);
+    memcpy(w->tokens + D, m->mask_tokens, sizeof(float) * (size_t)nmt * D);
+    if (N) memcpy(w->tokens + (size_t)(1 + nmt) * D, sparse + (size_t)b * N * D, sizeof(float) * (size_t)N * D);
+    memcpy(w->queries, w->tokens, sizeof(float) * nq);
+    /* src = embedding + dense, flattened [HW, D] */
+    if (sh->keys0) {
+        memcpy(w->keys, sh->keys0, sizeof(float) * big);
+    } else {
+        for (int c2 = 0; c2 < D; c2++) {
+            const float *e = embedding + (size_t)c2 * HW, *d = dense + ((size_t)b * D + c2) * HW;
+            for (int p = 0; p < HW; p++) w->keys[(size_t)p * D + c2] = e[p] + d[p];
+        }
+    }
+    const float *pos = sh->pos;
+    for (int l = 0; l < c->dec_depth; l++) {
+        const sam_twoway_w *L = &m->layers[l];
+        int shared = l == 0 && sh->keys0;
+        /* (1) self attention: layer 0 replaces the queries (skip_first_layer_pe) */
+        if (l == 0) {
+            dec_attention(&L->self_attn, D, heads, w->queries, Nt, w->queries, Nt, w->queries, NULL, NULL, NULL,
+                          w->qattn, w);
+            memcpy(w->queries, w->qattn, sizeof(float) * nq);
+        } else {
+            add_to(w->qpos, w->queries, w->tokens, nq);
+            dec_attention(&L->self_attn, D, heads, w->qpos, Nt, w->qpos, Nt, w->queries, NULL, NULL, NULL, w->qattn, w);
+            add_vec(w->queries, w->qattn, (int)nq);
+        }
+        saa_layer_norm(w->queries, Nt, D, L->norm_w[0], L->norm_b[0], c->dec_eps, w->queries);
+        /* (2) token -> image */
+        add_to(w->qpos, w->queries, w->tokens, nq);
+        const float *kpos = shared ? sh->kpos0 : w->kpos;
+        if (!shared) add_to(w->kpos, w->keys, pos, big);
+        dec_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, HW, w->keys, NULL, shared ? sh->t2i_K0 : NULL,
+                      shared ? sh->t2i_V0 : NULL, w->qattn, w);
+        add_vec(w->queries, w->qattn, (int)nq);
+        saa_layer_norm(w->queries, Nt, D, L->norm_w[1], L->norm_b[1], c->dec_eps, w->queries);
+        /* (3) MLP (ReLU) */
+        saa_linear(w->queries, Nt, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, w->mlp_h);
+        saa_relu(w->mlp_h, (int64_t)Nt * c->dec_mlp_dim);
+        saa_linear(w->mlp_h, Nt, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, w->qattn);
+        add_vec(w->queries, w->qattn, (int)nq);
+        saa_layer_norm(w->queries, Nt, D, L->norm_w[2], L->norm_b[2], c->dec_eps, w->queries);
+        /* (4) image -> token */
+        add_to(w->qpos, w->queries, w->tokens, nq);
+        dec_attention(&L->i2t, D, heads, kpos, HW, w->qpos, Nt, w->queries, shared ? sh->i2t_Q0 : NULL, NULL, NULL,
+                      w->kattn, w);
+        for (size_t i = 0; i < big; i++) w->keys[i] += w->kattn[i];
+        saa_layer_norm(w->keys, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, w->keys);
+        if (trace && l < 8) {
+            if (trace->layer_queries[l]) memcpy(trace->layer_queries[l] + (size_t)b * nq, w->queries, sizeof(float) * nq);
+            if (trace->layer_keys[l]) memcpy(trace->layer_keys[l] + (size_t)b * big, w->keys, sizeof(float) * big);
+        }
+    }
+    /* final token -> image attention */
+    add_to(w->qpos, w->queries, w->tokens, nq);
+    add_to(w->kpos, w->keys, pos, big);
+    dec_attention(&m->final_attn, D, heads, w->qpos, Nt, w->kpos, HW, w->keys, NULL, NULL, NULL, w->qattn, w);
+    add_vec(w->queries, w->qattn, (int)nq);
+    saa_layer_norm(w->queries, Nt, D, m->norm_final_w, m->norm_final_b, c->dec_eps, w->queries);
+    if (trace && trace->tokens_out) memcpy(trace->tokens_out + (size_t)b * nq, w->queries, sizeof(float) * nq);
+    if (trace && trace->keys_out) memcpy(trace->keys_out + (size_t)b * big, w->keys, sizeof(float) * big);
+    /* output_upscaling on keys as [D, h, w] */
+    for (int p = 0; p < HW; p++)
+        for (int c2 = 0; c2 < D; c2++) w->src_nchw[(size_t)c2 * HW + p] = w->keys[(size_t)p * D + c2];
+    saa_conv_transpose2d(w->src_nchw, 1, D, h, wd, m->up0_w, D4, 2, 2, m->up0_b, 2, 0, w->up1);
+    saa_layer_norm2d(w->up1, D4, (int64_t)4 * HW, m->up1_w, m->up1_b, c->upscale_eps, w->up1);
+    sam_gelu(w->up1, (int64_t)D4 * 4 * HW, omp_in_par() ? 1 : saa_threads());
+    saa_conv_transpose2d(w->up1, 1, D4, 2 * h, 2 * wd, m->up3_w, D8, 2, 2, m->up3_b, 2, 0, w->up2);
+    sam_gelu(w->up2, (int64_t)D8 * UHW, omp_in_par() ? 1 : saa_threads());
+    if (trace && trace->upscaled) memcpy(trace->upscaled + (size_t)b * D8 * UHW, w->up2, sizeof(float) * D8 * UHW);
+    /* hypernetworks on the mask tokens; masks = hyper_in @ upscaled */
+    for (int i = 0; i < nmt; i++)
+        mlp_row(&m->hyper[i], 3, D, D, D8, w->queries + (size_t)(1 + i) * D, w->hyper + (size_t)i * D8, w->mlp_tmp);
+    if (trace && trace->hyper_in) memcpy(trace->hyper_in + (size_t)b * nmt * D8, w->hyper, sizeof(float) * nmt * D8);
+    /* only the masks that are returned (unless traced) */
+    int first = trace && trace->masks_all ? 0 : m0, count = trace && trace->masks_all ? nmt : nm;
+    saa_gemm(0, 0, count, UHW, D8, 1.0f, w->hyper + (size_t)first * D8, D8, w->up2, UHW, 0.0f,
+             w->masks + (size_t)first * UHW, UHW);
+    if (trace && trace->masks_all)
+        memcpy(trace->masks_all + (size_t)b * nmt * UHW, w->masks, sizeof(float) * (size_t)nmt * UHW);
+    mlp_row(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, w->queries, w->iou_all, w->mlp_tmp);
+    if (trace && trace->iou_all) memcpy(trace->iou_all + (size_t)b * nmt, w->iou_all, sizeof(float) * nmt);
+    /* multimask_output: masks 1..nmt-1, else mask 0 */
+    memcpy(low_res + (size_t)b * nm * UHW, w->masks + (size_t)m0 * UHW, sizeof(float) * (size_t)nm * UHW);
+    memcpy(iou + (size_t)b * nm, w->iou_all + m0, sizeof(float) * nm);
+}
+
 int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
                      const float *dense, int B, int N, int multimask, sam_decoder_trace *trace, float *low_res,
                      float *iou)
 {
     const saa_sam_config *c = &m->cfg;
-    int D = c->prompt_dim, h = c->emb_h, w = c->emb_w, HW = h * w, nmt = c->num_multimask_outputs + 1;
-    int Nt = 1 + nmt + N, heads = c->dec_heads, D4 = D / 4, D8 = D / 8, UH = 4 * h, UW = 4 * w, UHW = UH * UW;
-    int m0 = multimask ? 1 : 0, nm = multimask ? nmt - 1 : 1;
+    int D = c->prompt_dim, HW = c->emb_h * c->emb_w, nmt = c->num_multimask_outputs + 1, Nt = 1 + nmt + N;
+    int Idim = D / c->dec_downsample;
+    int nthreads = saa_threads(), nt = B < nthreads ? B : nthreads;
     size_t big = (size_t)HW * D;
-    float *pos = malloc(sizeof(float) * big), *keys = malloc(sizeof(float) * big), *kpos = malloc(sizeof(float) * big),
-          *kattn = malloc(sizeof(float) * big);
-    float *tokens = malloc(sizeof(float) * (size_t)Nt * D), *queries = malloc(sizeof(float) * (size_t)Nt * D),
-          *qpos = malloc(sizeof(float) * (size_t)Nt * D), *qattn = malloc(sizeof(float) * (size_t)Nt * D);
-    float *mlp_h = malloc(sizeof(float) * (size_t)Nt * c->dec_mlp_dim);
-    float *src_nchw = malloc(sizeof(float) * big), *up1 = malloc(sizeof(float) * (size_t)D4 * 4 * HW),
-          *up2 = malloc(sizeof(float) * (size_t)D8 * UHW);
-    float *hyper = malloc(sizeof(float) * (size_t)nmt * D8), *masks = malloc(sizeof(float) * (size_t)nmt * UHW);
-    float *iou_all = malloc(sizeof(float) * (size_t)nmt);
-    int hid = D > c->iou_head_hidden ? D : c->iou_head_hidden;
-    float *mlp_tmp = malloc(sizeof(float) * 2 * (size_t)hid);
-    int rc = SAA_OK;
-    if (!pos || !keys || !kpos || !kattn || !tokens || !queries || !qpos || !qattn || !mlp_h || !src_nchw || !up1 ||
-        !up2 || !hyper || !masks || !iou_all || !mlp_tmp) {
-        rc = saa_set_error(SAA_ENOMEM, "out of memory");
+    float *pos = malloc(sizeof(float) * big);
+    float *sh_buf = dense ? NULL : malloc(sizeof(float) * (2 * big + 3 * (size_t)HW * Idim));
+    dec_ws *ws = calloc((size_t)nt, sizeof *ws);
+    int rc = SAA_OK, nready = 0;
+    if (!pos || (!dense && !sh_buf) || !ws) {
+        rc = saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
         goto done;
     }
+    for (; nready < nt; nready++)
+        if ((rc = dec_ws_init(&ws[nready], c, Nt)) != SAA_OK) goto done;
     /* image_pe flattened to [HW, D] */
     for (int c2 = 0; c2 < D; c2++)
         for (int p = 0; p < HW; p++) pos[(size_t)p * D + c2] = dense_pe[(size_t)c2 * HW + p];
-    for (int b = 0; b < B; b++) {
-        /* tokens = [iou_token, mask_tokens, sparse]; src = embedding + dense, flattened [HW, D] */
-        memcpy(tokens, m->iou_token, sizeof(float) * D);
-        memcpy(tokens + D, m->mask_tokens, sizeof(float) * (size_t)nmt * D);
-        if (N) memcpy(tokens + (size_t)(1 + nmt) * D, sparse + (size_t)b * N * D, sizeof(float) * (size_t)N * D);
+    dec_shared sh = {pos, NULL, NULL, NULL, NULL, NULL};
+    if (!dense) {
+        float *keys0 = sh_buf, *kpos0 = keys0 + big, *K0 = kpos0 + big, *V0 = K0 + (size_t)HW * Idim,
+              *Q0 = V0 + (size_t)HW * Idim;
         for (int c2 = 0; c2 < D; c2++) {
             const float *e = embedding + (size_t)c2 * HW;
-            for (int p = 0; p < HW; p++)
-                keys[(size_t)p * D + c2] =
-                    e[p] + (dense ? dense[((size_t)b * D + c2) * HW + p] : m->no_mask[c2]);
+            for (int p = 0; p < HW; p++) keys0[(size_t)p * D + c2] = e[p] + m->no_mask[c2];
         }
-        memcpy(queries, tokens, sizeof(float) * (size_t)Nt * D);
-        size_t nq = (size_t)Nt * D;
-        for (int l = 0; l < c->dec_depth; l++) {
-            const sam_twoway_w *L = &m->layers[l];
-            /* (1) self attention: layer 0 replaces the queries (skip_first_layer_pe) */
-            if (l == 0) {
-                if ((rc = dec_attention(&L->self_attn, D, heads, queries, Nt, queries, Nt, queries, qattn))) goto done;
-                memcpy(queries, qattn, sizeof(float) * nq);
-            } else {
-                add_to(qpos, queries, tokens, nq);
-                if ((rc = dec_attention(&L->self_attn, D, heads, qpos, Nt, qpos, Nt, queries, qattn))) goto done;
-                add_vec(queries, qattn, (int)nq);
-            }
-            saa_layer_norm(queries, Nt, D, L->norm_w[0], L->norm_b[0], c->dec_eps, queries);
-            /* (2) token -> image */
-            add_to(qpos, queries, tokens, nq);
-            add_to(kpos, keys, pos, big);
-            if ((rc = dec_attention(&L->t2i, D, heads, qpos, Nt, kpos, HW, keys, qattn))) goto done;
-            add_vec(queries, qattn, (int)nq);
-            saa_layer_norm(queries, Nt, D, L->norm_w[1], L->norm_b[1], c->dec_eps, queries);
-            /* (3) MLP (ReLU) */
-            saa_linear(queries, Nt, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, mlp_h);
-            saa_relu(mlp_h, (int64_t)Nt * c->dec_mlp_dim);
-            saa_linear(mlp_h, Nt, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, qattn);
-            add_vec(queries, qattn, (int)nq);
-            saa_layer_norm(queries, Nt, D, L->norm_w[2], L->norm_b[2], c->dec_eps, queries);
-            /* (4) image -> token */
-            add_to(qpos, queries, tokens, nq);
-            if ((rc = dec_attention(&L->i2t, D, heads, kpos, HW, qpos, Nt, queries, kattn))) goto done;
-            for (size_t i = 0; i < big; i++) keys[i] += kattn[i];
-            saa_layer_norm(keys, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, keys);
-            if (trace && l < 8) {
-                if (trace->layer_queries[l]) memcpy(trace->layer_queries[l] + (size_t)b * nq, queries, sizeof(float) * nq);
-                if (trace->layer_keys[l]) memcpy(trace->layer_keys[l] + (size_t)b * big, keys, sizeof(float) * big);
-            }
+        add_to(kpos0, keys0, pos, big);
+        const sam_twoway_w *L0 = &m->layers[0];
+        saa_linear(kpos0, HW, D, L0->t2i.k_w, L0->t2i.k_b, Idim, K0);
+        saa_linear(keys0, HW, D, L0->t2i.v_w, L0->t2i.v_b, Idim, V0);
+        saa_linear(kpos0, HW, D, L0->i2t.q_w, L0->i2t.q_b, Idim, Q0);
+        sh.keys0 = keys0, sh.kpos0 = kpos0, sh.t2i_K0 = K0, sh.t2i_V0 = V0, sh.i2t_Q0 = Q0;
+    }
+    if (nt <= 1) {
+        for (int b = 0; b < B; b++) decode_one(m, embedding, sparse, dense, &sh, b, B, N, multimask, trace, low_res, iou, &ws[0]);
+    } else {
+        /* one prompt per thread, each with single-threaded sgemm */
+        openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int b = 0; b < B; b++) {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            decode_one(m, embedding, sparse, dense, &sh, b, B, N, multimask, trace, low_res, iou, &ws[tid]);
         }
-        /* final token -> image attention */
-        add_to(qpos, queries, tokens, nq);
-        add_to(kpos, keys, pos, big);
-        if ((rc = dec_attention(&m->final_attn, D, heads, qpos, Nt, kpos, HW, keys, qattn))) goto done;
-        add_vec(queries, qattn, (int)nq);
-        saa_layer_norm(queries, Nt, D, m->norm_final_w, m->norm_final_b, c->dec_eps, queries);
-        if (trace && trace->tokens_out) memcpy(trace->tokens_out + (size_t)b * nq, queries, sizeof(float) * nq);
-        if (trace && trace->keys_out) memcpy(trace->keys_out + (size_t)b * big, keys, sizeof(float) * big);
-        /* output_upscaling on keys as [D, h, w] */
-        for (int p = 0; p < HW; p++)
-            for (int c2 = 0; c2 < D; c2++) src_nchw[(size_t)c2 * HW + p] = keys[(size_t)p * D + c2];
-        saa_conv_transpose2d(src_nchw, 1, D, h, w, m->up0_w, D4, 2, 2, m->up0_b, 2, 0, up1);
-        saa_layer_norm2d(up1, D4, (int64_t)4 * HW, m->up1_w, m->up1_b, c->upscale_eps, up1);
-        saa_gelu_erf(up1, (int64_t)D4 * 4 * HW);
-        saa_conv_transpose2d(up1, 1, D4, 2 * h, 2 * w, m->up3_w, D8, 2, 2, m->up3_b, 2, 0, up2);
-        saa_gelu_erf(up2, (int64_t)D8 * UHW);
-        if (trace && trace->upscaled) memcpy(trace->upscaled + (size_t)b * D8 * UHW, up2, sizeof(float) * D8 * UHW);
-        /* hypernetworks on the mask tokens; masks = hyper_in @ upscaled */
-        for (int i = 0; i < nmt; i++)
-            mlp_row(&m->hyper[i], 3, D, D, D8, queries + (size_t)(1 + i) * D, hyper + (size_t)i * D8, mlp_tmp);
-        if (trace && trace->hyper_in) memcpy(trace->hyper_in + (size_t)b * nmt * D8, hyper, sizeof(float) * nmt * D8);
-        saa_gemm(0, 0, nmt, UHW, D8, 1.0f, hyper, D8, up2, UHW, 0.0f, masks, UHW);
-        if (trace && trace->masks_all)
-            memcpy(trace->masks_all + (size_t)b * nmt * UHW, masks, sizeof(float) * (size_t)nmt * UHW);
-        mlp_row(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, queries, iou_all, mlp_tmp);
-        if (trace && trace->iou_all) memcpy(trace->iou_all + (size_t)b * nmt, iou_all, sizeof(float) * nmt);
-        /* multimask_output: masks 1..nmt-1, else mask 0 */
-        memcpy(low_res + (size_t)b * nm * UHW, masks + (size_t)m0 * UHW, sizeof(float) * (size_t)nm * UHW);
-        memcpy(iou + (size_t)b * nm, iou_all + m0, sizeof(float) * nm);
+        openblas_set_num_threads(nthreads);
     }
 done:
-    free(pos), free(keys), free(kpos), free(kattn), free(tokens), free(queries), free(qpos), free(qattn);
-    free(mlp_h), free(src_nchw), free(up1), free(up2), free(hyper), free(masks), free(iou_all), free(mlp_tmp);
+    for (int i = 0; i < nready; i++) dec_ws_free(&ws[i]);
+    free(ws);
+    free(pos);
+    free(sh_buf);
     return rc;
 }
 

@@ -174,17 +174,137 @@ static inline float exp_neg(float x)
     return p * s.f;
 }
 
-static void softmax_row(float *x, int n)
+/* One score row: add the rel-pos terms (if any), then softmax in place. Scalar version. */
+static void rel_softmax_row_scalar(float *row, int L, int S, const float *ah, const float *bw)
 {
-    float mx = x[0];
-    for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (ah)
+        for (int ky = 0; ky < S; ky++) {
+            float *r = row + (size_t)ky * S;
+            float a = ah[ky];
+            for (int kx = 0; kx < S; kx++) r[kx] = (r[kx] + a) + bw[kx];
+        }
+    float mx = row[0];
+    for (int i = 1; i < L; i++) mx = row[i] > mx ? row[i] : mx;
     float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = exp_neg(x[i] - mx);
-        sum += x[i];
+    for (int i = 0; i < L; i++) {
+        row[i] = exp_neg(row[i] - mx);
+        sum += row[i];
     }
     float inv = 1.0f / sum;
-    for (int i = 0; i < n; i++) x[i] *= inv;
+    for (int i = 0; i < L; i++) row[i] *= inv;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512_PATH 1
+/* The same with AVX-512 (same exp polynomial; 2^n applied with scalef). */
+__attribute__((target("avx512f"))) static inline __m512 exp_neg16(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+__attribute__((target("avx512f"))) static void rel_softmax_row_avx512(float *row, int L, int S, const float *ah,
+                                                                      const float *bw)
+{
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    if (ah) {
+        for (int ky = 0; ky < S; ky++) {
+            float *r = row + (size_t)ky * S;
+            __m512 a = _mm512_set1_ps(ah[ky]);
+            for (int kx = 0; kx < S; kx += 16) {
+                __mmask16 k = S - kx >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (S - kx)) - 1);
+                __m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(k, r + kx), a), _mm512_maskz_loadu_ps(k, bw + kx));
+                _mm512_mask_storeu_ps(r + kx, k, v);
+                vmax = _mm512_mask_max_ps(vmax, k, vmax, v);
+            }
+        }
+    } else {
+        for (int i = 0; i < L; i += 16) {
+            __mmask16 k = L - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (L - i)) - 1);
+            vmax = _mm512_mask_max_ps(vmax, k, vmax, _mm512_maskz_loadu_ps(k, row + i));
+        }
+    }
+    __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax)), vsum = _mm512_setzero_ps();
+    for (int i = 0; i < L; i += 16) {
+        __mmask16 k = L - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (L - i)) - 1);
+        __m512 e = exp_neg16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + i), mx));
+        e = _mm512_maskz_mov_ps(k, e);
+        _mm512_mask_storeu_ps(row + i, k, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (int i = 0; i < L; i += 16) {
+        __mmask16 k = L - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (L - i)) - 1);
+        _mm512_mask_storeu_ps(row + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + i), inv));
+    }
+}
+#endif
+
+
+int sam_disable_simd;
+
+static int use_avx512(void)
+{
+#ifdef HAVE_AVX512_PATH
+    static int cached = -1;
+    if (cached < 0) cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return cached && !sam_disable_simd;
+#else
+    return 0;
+#endif
+}
+
+#ifdef HAVE_AVX512_PATH
+/* GELU(erf) as PyTorch's vectorised CPU kernel computes it: x * 0.5 * (1 + erf(x / sqrt 2)) with
+ * Vectorized<float>::erf = Abramowitz-Stegun 7.1.26 (|error| <= 1.5e-7) around an exp. */
+__attribute__((target("avx512f"))) static void gelu_avx512(float *x, int64_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), alpha = _mm512_set1_ps((float)M_SQRT1_2);
+    const __m512 p = _mm512_set1_ps(0.3275911f), p1 = _mm512_set1_ps(0.254829592f), p2 = _mm512_set1_ps(-0.284496736f),
+                 p3 = _mm512_set1_ps(1.421413741f), p4 = _mm512_set1_ps(-1.453152027f), p5 = _mm512_set1_ps(1.061405429f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + i), a = _mm512_mul_ps(v, alpha);
+        __m512i ai = _mm512_castps_si512(a), s = _mm512_and_si512(ai, sign);
+        __m512 ab = _mm512_castsi512_ps(_mm512_xor_si512(ai, s));
+        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(p, ab, one));
+        __m512 r = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(p5, t, p4), t, p3), t, p2), t, p1);
+        __m512 e = exp_neg16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)));
+        __m512 erf_abs = _mm512_fnmadd_ps(_mm512_mul_ps(e, t), r, one);
+        __m512 erf = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(erf_abs), s));
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_mul_ps(v, half), _mm512_add_ps(one, erf)));
+    }
+}
+#endif
+
+void sam_gelu(float *x, int64_t n, int nthreads)
+{
+#ifdef HAVE_AVX512_PATH
+    if (use_avx512()) {
+        int64_t chunk = ((n + nthreads - 1) / nthreads + 15) / 16 * 16;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (n > 65536)
+        for (int t = 0; t < nthreads; t++) {
+            int64_t i0 = (int64_t)t * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+            if (i1 > i0) gelu_avx512(x + i0, i1 - i0);
+        }
+        return;
+    }
+#endif
+    (void)nthreads;
+    saa_gelu_erf(x, n);
 }
 
 /* Attention of one head over one S x S grid (a window or the whole token grid):
@@ -208,17 +328,18 @@ static void attend_head(const float *q, const float *k, const float *v, int ld, 
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, S, hd, 1.0f, q + (size_t)x * ld, S * ld,
                         rw + (size_t)x * S * hd, hd, 0.0f, relw + (size_t)x * S, S * S);
     }
+    int simd = use_avx512();
     for (int i = 0; i < L; i++) {
         float *row = scores + (size_t)i * L;
-        if (rh) {
-            const float *a = relh + (size_t)i * S, *b = relw + (size_t)i * S;
-            for (int ky = 0; ky < S; ky++) {
-                float *r = row + (size_t)ky * S;
-                float ah = a[ky];
-                for (int kx = 0; kx < S; kx++) r[kx] = (r[kx] + ah) + b[kx];
-            }
+        const float *ah = rh ? relh + (size_t)i * S : NULL, *bw = rh ? relw + (size_t)i * S : NULL;
+#ifdef HAVE_AVX512_PATH
+        if (simd) {
+            rel_softmax_row_avx512(row, L, S, ah, bw);
+            continue;
         }
-        softmax_row(row, L);
+#endif
+        (void)simd;
+        rel_softmax_row_scalar(row, L, S, ah, bw);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, hd, L, 1.0f, scores, L, v, ld, 0.0f, out, ldo);
 }
@@ -231,7 +352,6 @@ static void attend_all(const saa_sam *m, sam_encoder_ws *ws, const sam_block_w *
     float scale = (float)pow((double)hd, -0.5);
     int n_tasks = n_grids * H;
     int nt = ws->nthreads < n_tasks ? ws->nthreads : n_tasks;
-    openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int task = 0; task < n_tasks; task++) {
         int tid = 0;
@@ -244,7 +364,18 @@ static void attend_all(const saa_sam *m, sam_encoder_ws *ws, const sam_block_w *
                     blk->rw, ws->ao + (size_t)g * L * C + (size_t)h * hd, C,
                     ws->scratch + ws->scratch_per_thread * (size_t)tid);
     }
-    openblas_set_num_threads(ws->nthreads);
+}
+
+/* nn.Linear over many rows: the rows are split between the threads, each running a single-threaded
+ * sgemm (one thread team for everything: no OpenBLAS pool spinning beside the OpenMP team). */
+static void par_linear(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out,
+                       float *y, int nthreads)
+{
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+    for (int t = 0; t < nthreads; t++) {
+        int64_t r0 = rows * t / nthreads, r1 = rows * (t + 1) / nthreads;
+        if (r1 > r0) saa_linear(x + r0 * in, r1 - r0, in, W, b, out, y + r0 * out);
+    }
 }
 
 /* ---------- block ---------- */
@@ -254,6 +385,7 @@ int sam_encoder_block(const saa_sam *m, sam_encoder_ws *ws, int i, float *x, flo
     const saa_sam_config *c = &m->cfg;
     const sam_block_w *blk = &m->blocks[i];
     int C = c->embed_dim, G = m->grid, T = G * G;
+    openblas_set_num_threads(1); /* sgemm runs inside this block's own OpenMP tasks */
     saa_layer_norm(x, T, C, blk->norm1_w, blk->norm1_b, c->block_eps, ws->xn);
     float *proj_in;
     if (blk->window) {
@@ -273,7 +405,7 @@ int sam_encoder_block(const saa_sam *m, sam_encoder_ws *ws, int i, float *x, flo
                         else
                             memset(dst, 0, sizeof(float) * C);
                     }
-        saa_linear(xw, (int64_t)rows, C, blk->qkv_w, blk->qkv_b, 3 * C, ws->qkv);
+        par_linear(xw, (int64_t)rows, C, blk->qkv_w, blk->qkv_b, 3 * C, ws->qkv, ws->nthreads);
         attend_all(m, ws, blk, n_grids);
         /* window_unpartition + crop into xn (free now) */
         for (int gy = 0; gy < G; gy++)
@@ -284,21 +416,24 @@ int sam_encoder_block(const saa_sam *m, sam_encoder_ws *ws, int i, float *x, flo
             }
         proj_in = ws->xn;
     } else {
-        saa_linear(ws->xn, T, C, blk->qkv_w, blk->qkv_b, 3 * C, ws->qkv);
+        par_linear(ws->xn, T, C, blk->qkv_w, blk->qkv_b, 3 * C, ws->qkv, ws->nthreads);
         attend_all(m, ws, blk, 1);
         proj_in = ws->ao;
     }
     float *a = ws->hidden;
-    saa_linear(proj_in, T, C, blk->proj_w, blk->proj_b, C, a);
+    par_linear(proj_in, T, C, blk->proj_w, blk->proj_b, C, a, ws->nthreads);
     if (attn_out) memcpy(attn_out, a, sizeof(float) * (size_t)T * C);
-    size_t n = (size_t)T * C;
-    for (size_t j = 0; j < n; j++) x[j] += a[j];
+    int64_t n = (int64_t)T * C;
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+    for (int64_t j = 0; j < n; j++) x[j] += a[j];
     /* x = x + mlp(norm2(x)) */
     saa_layer_norm(x, T, C, blk->norm2_w, blk->norm2_b, c->block_eps, ws->xn);
-    saa_linear(ws->xn, T, C, blk->lin1_w, blk->lin1_b, c->mlp_dim, ws->hidden);
-    saa_gelu_erf(ws->hidden, (int64_t)T * c->mlp_dim);
-    saa_linear(ws->hidden, T, c->mlp_dim, blk->lin2_w, blk->lin2_b, C, ws->ao);
-    for (size_t j = 0; j < n; j++) x[j] += ws->ao[j];
+    par_linear(ws->xn, T, C, blk->lin1_w, blk->lin1_b, c->mlp_dim, ws->hidden, ws->nthreads);
+    sam_gelu(ws->hidden, (int64_t)T * c->mlp_dim, ws->nthreads);
+    par_linear(ws->hidden, T, c->mlp_dim, blk->lin2_w, blk->lin2_b, C, ws->ao, ws->nthreads);
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+    for (int64_t j = 0; j < n; j++) x[j] += ws->ao[j];
+    openblas_set_num_threads(ws->nthreads);
     return SAA_OK;
 }
 

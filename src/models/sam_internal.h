@@ -64,6 +64,11 @@ int sam_get_rel_pos(int q_size, int k_size, const float *table, int len, int dim
 /* Sam.preprocess on the resized uint8 image (HxWx3, nh x nw): input [3, img, img]. */
 void sam_normalize_pad(const saa_sam_config *cfg, const uint8_t *resized, int nh, int nw, float *input);
 
+/* Tests: nonzero forces the portable (non-AVX-512) attention softmax. */
+extern int sam_disable_simd;
+/* nn.GELU() (erf) over n values, vectorised as PyTorch's CPU kernel; threads split the range. */
+void sam_gelu(float *x, int64_t n, int nthreads);
+
 /* Encoder stages. tokens are NHWC [grid*grid, embed_dim]. */
 int sam_patch_embed(const saa_sam *m, const float *input, float *tokens); /* conv, before pos_embed */
 void sam_add_pos_embed(const saa_sam *m, float *tokens);
