@@ -121,7 +121,8 @@ static int omp_in_par(void)
 typedef struct {
     float *keys, *kpos, *kattn, *src_nchw, *up1, *up2, *masks;
     float *tokens, *queries, *qpos, *qattn, *mlp_h, *hyper, *iou_all, *mlp_tmp;
-    float *Q, *K, *V, *O, *S; /* attention projections and one head's scores */
+    float *Q, *K, *V, *O, *S; /* attention projections and scores (all heads) */
+    float *A, *PK;            /* reassociated cross attention: [heads * Nt, D] each */
 } dec_ws;
 
 static void dec_ws_free(dec_ws *w)
@@ -156,7 +157,9 @@ static int dec_ws_init(dec_ws *w, const saa_sam_config *c, int Nt)
     w->K = malloc(sizeof(float) * L * Idim);
     w->V = malloc(sizeof(float) * L * Idim);
     w->O = malloc(sizeof(float) * L * Idim);
-    w->S = malloc(sizeof(float) * HW * Nt);
+    w->S = malloc(sizeof(float) * HW * Nt * (size_t)c->dec_heads);
+    w->A = malloc(sizeof(float) * (size_t)c->dec_heads * Nt * D);
+    w->PK = malloc(sizeof(float) * (size_t)c->dec_heads * Nt * D);
     float **p = (float **)w;
     for (size_t i = 0; i < sizeof *w / sizeof(float *); i++)
         if (!p[i]) {
@@ -185,6 +188,77 @@ static void dec_attention(const sam_attn_w *a, int D, int heads, const float *q_
         saa_gemm(0, 0, Lq, ch, Lk, 1.0f, w->S, Lk, Vp + h * ch, Idim, 0.0f, w->O + h * ch, Idim);
     }
     saa_linear(w->O, Lq, Idim, a->o_w, a->o_b, D, out);
+}
+
+/* Token -> image cross attention reassociated for few queries (Lq = Nt) and many keys (HW): instead
+ * of projecting all HW keys and values to the internal dim, the projections are moved to the query
+ * side, which is the same product in another order:
+ *   q_h . (Wk_h x + bk_h) = (q_h Wk_h) . x + q_h . bk_h,   sum_j p_j (Wv_h x_j + bv_h) = Wv_h (sum_j p_j x_j) + bv_h.
+ * kpos: keys + pos [HW, D]; vals: keys [HW, D]; out [Nt, D]. */
+static void t2i_attention(const sam_attn_w *a, int D, int heads, const float *q_in, int Nt, const float *kpos,
+                          const float *vals, int HW, float *out, dec_ws *w)
+{
+    int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
+    saa_linear(q_in, Nt, D, a->q_w, a->q_b, Idim, w->Q);
+    for (int h = 0; h < heads; h++) /* A_h = Q_h Wk_h [Nt, D] */
+        saa_gemm(0, 0, Nt, D, ch, 1.0f, w->Q + h * ch, Idim, a->k_w + (size_t)h * ch * D, D, 0.0f,
+                 w->A + (size_t)h * Nt * D, D);
+    saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, kpos, D, 0.0f, w->S, HW);
+    float div = (float)sqrt((double)ch);
+    for (int h = 0; h < heads; h++)
+        for (int i = 0; i < Nt; i++) {
+            const float *q = w->Q + (size_t)i * Idim + h * ch;
+            float qb = 0.0f;
+            for (int k = 0; k < ch; k++) qb += q[k] * a->k_b[h * ch + k];
+            float *row = w->S + ((size_t)h * Nt + i) * HW;
+            for (int j = 0; j < HW; j++) row[j] = (row[j] + qb) / div;
+        }
+    saa_softmax_rows(w->S, R, HW);
+    saa_gemm(0, 0, R, D, HW, 1.0f, w->S, HW, vals, D, 0.0f, w->PK, D);
+    for (int h = 0; h < heads; h++) { /* O_h = PK_h Wv_h^T + bv_h */
+        for (int i = 0; i < Nt; i++) memcpy(w->O + (size_t)i * Idim + h * ch, a->v_b + h * ch, sizeof(float) * ch);
+        saa_gemm(0, 1, Nt, ch, D, 1.0f, w->PK + (size_t)h * Nt * D, D, a->v_w + (size_t)h * ch * D, D, 1.0f,
+                 w->O + h * ch, Idim);
+    }
+    saa_linear(w->O, Nt, Idim, a->o_w, a->o_b, D, out);
+}
+
+/* Image -> token cross attention (HW queries, Nt keys), reassociated likewise: the query projection
+ * is folded into the keys, (Wq_h x + bq_h) . k_h = x . (Wq_h^T k_h) + bq_h . k_h, and the output
+ * projection into the values, Wo (sum_h P_h V_h) = sum_h P_h (V_h Wo_h^T). Q0: the projected
+ * queries when already known (layer 0, shared by all prompts), else NULL. out [HW, D]. */
+static void i2t_attention(const sam_attn_w *a, int D, int heads, const float *kpos, int HW, const float *Q0,
+                          const float *qpos, const float *queries, int Nt, float *out, dec_ws *w)
+{
+    int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
+    saa_linear(qpos, Nt, D, a->k_w, a->k_b, Idim, w->K);
+    saa_linear(queries, Nt, D, a->v_w, a->v_b, Idim, w->V);
+    float div = (float)sqrt((double)ch);
+    if (Q0) {
+        for (int h = 0; h < heads; h++)
+            saa_gemm(0, 1, HW, Nt, ch, 1.0f, Q0 + h * ch, Idim, w->K + h * ch, Idim, 0.0f, w->S + (size_t)h * Nt, R);
+    } else {
+        for (int h = 0; h < heads; h++) /* Bt_h = K_h Wq_h [Nt, D] */
+            saa_gemm(0, 0, Nt, D, ch, 1.0f, w->K + h * ch, Idim, a->q_w + (size_t)h * ch * D, D, 0.0f,
+                     w->A + (size_t)h * Nt * D, D);
+        saa_gemm(0, 1, HW, R, D, 1.0f, kpos, D, w->A, D, 0.0f, w->S, R);
+        float *bias = w->PK; /* bq_h . K_h[i], one per score column */
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < Nt; i++) {
+                float sum = 0.0f;
+                for (int k = 0; k < ch; k++) sum += a->q_b[h * ch + k] * w->K[(size_t)i * Idim + h * ch + k];
+                bias[h * Nt + i] = sum;
+            }
+        for (int p = 0; p < HW; p++)
+            for (int j = 0; j < R; j++) w->S[(size_t)p * R + j] += bias[j];
+    }
+    size_t n = (size_t)HW * R;
+    for (size_t i = 0; i < n; i++) w->S[i] = w->S[i] / div;
+    saa_softmax_rows(w->S, (int64_t)HW * heads, Nt); /* each (pixel, head) group of Nt scores */
+    for (int h = 0; h < heads; h++) /* C_h = V_h Wo_h^T [Nt, D] */
+        saa_gemm(0, 1, Nt, D, ch, 1.0f, w->V + h * ch, Idim, a->o_w + h * ch, Idim, 0.0f, w->A + (size_t)h * Nt * D, D);
+    for (int p = 0; p < HW; p++) memcpy(out + (size_t)p * D, a->o_b, sizeof(float) * D);
+    saa_gemm(0, 0, HW, D, R, 1.0f, w->S, R, w->A, D, 1.0f, out, D);
 }
 
 static void add_to(float *dst, const float *a, const float *b, size_t n)
@@ -258,8 +332,10 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
         add_to(w->qpos, w->queries, w->tokens, nq);
         const float *kpos = shared ? sh->kpos0 : w->kpos;
         if (!shared) add_to(w->kpos, w->keys, pos, big);
-        dec_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, HW, w->keys, NULL, shared ? sh->t2i_K0 : NULL,
-                      shared ? sh->t2i_V0 : NULL, w->qattn, w);
+        if (shared)
+            dec_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, HW, w->keys, NULL, sh->t2i_K0, sh->t2i_V0, w->qattn, w);
+        else
+            t2i_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, w->keys, HW, w->qattn, w);
         add_vec(w->queries, w->qattn, (int)nq);
         saa_layer_norm(w->queries, Nt, D, L->norm_w[1], L->norm_b[1], c->dec_eps, w->queries);
         /* (3) MLP (ReLU) */
@@ -270,8 +346,7 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
         saa_layer_norm(w->queries, Nt, D, L->norm_w[2], L->norm_b[2], c->dec_eps, w->queries);
         /* (4) image -> token */
         add_to(w->qpos, w->queries, w->tokens, nq);
-        dec_attention(&L->i2t, D, heads, kpos, HW, w->qpos, Nt, w->queries, shared ? sh->i2t_Q0 : NULL, NULL, NULL,
-                      w->kattn, w);
+        i2t_attention(&L->i2t, D, heads, kpos, HW, shared ? sh->i2t_Q0 : NULL, w->qpos, w->queries, Nt, w->kattn, w);
         for (size_t i = 0; i < big; i++) w->keys[i] += w->kattn[i];
         saa_layer_norm(w->keys, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, w->keys);
         if (trace && l < 8) {
@@ -282,7 +357,7 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
     /* final token -> image attention */
     add_to(w->qpos, w->queries, w->tokens, nq);
     add_to(w->kpos, w->keys, pos, big);
-    dec_attention(&m->final_attn, D, heads, w->qpos, Nt, w->kpos, HW, w->keys, NULL, NULL, NULL, w->qattn, w);
+    t2i_attention(&m->final_attn, D, heads, w->qpos, Nt, w->kpos, w->keys, HW, w->qattn, w);
     add_vec(w->queries, w->qattn, (int)nq);
     saa_layer_norm(w->queries, Nt, D, m->norm_final_w, m->norm_final_b, c->dec_eps, w->queries);
     if (trace && trace->tokens_out) memcpy(trace->tokens_out + (size_t)b * nq, w->queries, sizeof(float) * nq);
