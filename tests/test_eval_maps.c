@@ -1,6 +1,9 @@
 /* saa_eval_maps on a generated MVTec-style tree with .npy maps equal to the masks (a perfect
  * predictor at the evaluation size): every ranking metric, AU-PRO and both region F1 are exactly 1;
- * the official AUPRO is undefined (every FPR on the grid is 0, so its min-max rescale is 0/0). */
+ * the official AUPRO is undefined (every FPR on the grid is 0, so its min-max rescale is 0/0).
+ * Then the same maps at twice the size as saa segment's STEM_map.npy: the default (linear, the model's
+ * own resize) halves 2x2 blocks exactly, so the normalised GT scores are exactly 1 again, whereas the
+ * evaluation's cubic resize overshoots at the edges. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +61,7 @@ int main(void)
     prm.resolution = R;
     saa_metrics m;
     path(p, sizeof p, "maps");
-    int rc = saa_eval_maps(&d, p, &prm, NULL, NULL, &m);
+    int rc = saa_eval_maps(&d, p, &prm, SAA_MAP_RESIZE_AUTO, NULL, NULL, &m);
     CHECK(rc == SAA_OK);
     if (rc == SAA_OK) {
         CHECK(m.n_images == 4 && m.n_anomalous == 2 && m.n_gt_regions == 3);
@@ -70,13 +73,40 @@ int main(void)
         CHECK(isnan(m.aupro_official));
         saa_metrics_free(&m);
     }
+    /* original-size maps (2R x 2R blocks) named like saa segment's output */
+    {
+        float big[4 * R * R];
+        int64_t bshape[2] = {2 * R, 2 * R};
+        for (int k = 0; k < 4; k++) {
+            char rel[128], src[512];
+            snprintf(rel, sizeof rel, "maps/cat/%s/%03d.npy", k >= 2 ? "hole" : "good", k);
+            path(src, sizeof src, rel);
+            saa_tensor *t;
+            CHECK(saa_npy_load(src, &t) == SAA_OK);
+            const float *f = t->data;
+            for (int y = 0; y < 2 * R; y++)
+                for (int x = 0; x < 2 * R; x++) big[y * 2 * R + x] = f[(y / 2) * R + x / 2];
+            saa_tensor_free(t);
+            remove(src);
+            snprintf(rel, sizeof rel, "maps/cat/%s/%03d_map.npy", k >= 2 ? "hole" : "good", k);
+            path(src, sizeof src, rel);
+            CHECK(saa_npy_save_f32(src, big, 2, bshape) == SAA_OK);
+        }
+        path(p, sizeof p, "maps");
+        CHECK(saa_eval_maps(&d, p, &prm, SAA_MAP_RESIZE_AUTO, NULL, NULL, &m) == SAA_OK);
+        CHECK(m.pixel_f1_threshold == 1 && m.pixel_auroc == 1 && m.f_r == 1);
+        saa_metrics_free(&m);
+        CHECK(saa_eval_maps(&d, p, &prm, SAA_MAP_RESIZE_CUBIC, NULL, NULL, &m) == SAA_OK);
+        CHECK(m.pixel_f1_threshold < 1);
+        saa_metrics_free(&m);
+    }
     /* a map of the wrong dtype is an error naming the file */
     uint8_t u[R * R] = {0};
-    path(p, sizeof p, "maps/cat/good/000.npy");
+    path(p, sizeof p, "maps/cat/good/000_map.npy");
     CHECK(saa_npy_save_u8(p, u, 2, shape) == SAA_OK);
     path(p, sizeof p, "maps");
-    CHECK(saa_eval_maps(&d, p, &prm, NULL, NULL, &m) == SAA_EFORMAT);
-    CHECK(strstr(saa_last_error(), "000.npy") != NULL);
+    CHECK(saa_eval_maps(&d, p, &prm, SAA_MAP_RESIZE_AUTO, NULL, NULL, &m) == SAA_EFORMAT);
+    CHECK(strstr(saa_last_error(), "000_map.npy") != NULL);
     saa_dataset_free(&d);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

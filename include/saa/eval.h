@@ -9,17 +9,24 @@
 extern "C" {
 #endif
 
-/* The map of a sample: the first of MAPS/CATEGORY/ID.npy, MAPS/CATEGORY/ID.png, MAPS/ID.npy, MAPS/ID.png
- * that exists (ID = sample id "TYPE/STEM"). *path is malloc'd; SAA_EIO naming the candidates if none. */
+/* The map of a sample: the first that exists of MAPS/CATEGORY/ID{.npy,_map.npy,.png,_map.png}, then
+ * MAPS/ID{...} (ID = sample id "TYPE/STEM"; STEM_map.* is what saa segment writes). *path is malloc'd;
+ * SAA_EIO naming the candidates if none. */
 int saa_eval_find_map(const char *maps_dir, const char *category, const char *id, char **path);
 /* Loads an anomaly map as float64: .npy float32 (H,W) or (1,H,W), or a gray PNG (8 or 16 bit, raw
  * values; the global min/max normalisation makes the scale irrelevant). *map is malloc'd. */
 int saa_eval_load_map(const char *path, double **map, int *w, int *h);
 
-/* Metrics of one category (dataset d) from its maps: each map is resized to p->resolution with
- * INTER_CUBIC, each mask with INTER_NEAREST, then the two-pass protocol of saa_metrics_compute. */
-int saa_eval_maps(const saa_dataset *d, const char *maps_dir, const saa_eval_params *p, saa_eval_progress progress,
-                  void *progress_ctx, saa_metrics *out);
+/* How a map that is not R x R reaches the evaluation resolution. CUBIC: eval_utils.specify_resolution
+ * (INTER_CUBIC). LINEAR: the official model's own final cv2.resize(anomaly_map, (R, R)) (default
+ * INTER_LINEAR), after which specify_resolution is a copy: right for maps at the original image size
+ * such as saa segment's STEM_map.npy. AUTO: LINEAR for files named *_map.npy / *_map.png, else CUBIC. */
+typedef enum { SAA_MAP_RESIZE_AUTO = 0, SAA_MAP_RESIZE_CUBIC, SAA_MAP_RESIZE_LINEAR } saa_map_resize;
+
+/* Metrics of one category (dataset d) from its maps: each map is brought to p->resolution as
+ * map_resize says, each mask with INTER_NEAREST, then the two-pass protocol of saa_metrics_compute. */
+int saa_eval_maps(const saa_dataset *d, const char *maps_dir, const saa_eval_params *p, saa_map_resize map_resize,
+                  saa_eval_progress progress, void *progress_ctx, saa_metrics *out);
 
 /* Metric names in table order ("image_auroc", ... "f_r_official") and their values in m. */
 #define SAA_N_METRICS 10

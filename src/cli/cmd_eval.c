@@ -24,11 +24,16 @@ static int usage(FILE *f)
             "                --maps MAPDIR -o OUTDIR [options]\n"
             "Computes the SAA+ metrics (image AUROC/AP/max-F1, pixel AUROC/AP/max-F1 (F_p), region max-F1 (F_r)\n"
             "and AUPRO, official and corrected) from anomaly maps written earlier, one per test image:\n"
-            "MAPDIR/CATEGORY/TYPE/STEM.npy (float32 HxW) or .png (gray 8/16-bit), TYPE/STEM as in the dataset.\n"
+            "MAPDIR/CATEGORY/TYPE/STEM{.npy,_map.npy} (float32 HxW) or {.png,_map.png} (gray 8/16-bit), TYPE/STEM\n"
+            "as in the dataset.\n"
             "Writes OUTDIR/CATEGORY/metrics.json + metrics.csv and OUTDIR/metrics.json + metrics.csv (all\n"
             "categories and their mean).\n"
             "options:\n"
             "  --resolution R        evaluation resolution (default 400, as eval_SAA.py)\n"
+            "  --map-resize M        auto|cubic|linear: how maps not at R x R are resized; cubic = the evaluation's\n"
+            "                        specify_resolution, linear = the official model's own resize of its map to R\n"
+            "                        (right for original-size maps such as saa segment's STEM_map.npy); auto (default):\n"
+            "                        linear for *_map.npy / *_map.png files, cubic otherwise\n"
             "  --masks DIR           folder dataset: masks folder\n"
             "  --mask-pattern P      folder dataset: mask name, {stem}/{name} replaced (default {stem}.png)\n"
             "  --quiet               no progress bar\n");
@@ -88,6 +93,7 @@ int cmd_eval(int argc, char **argv)
     const char *dataset = NULL, *root = NULL, *category = "all", *maps = NULL, *outdir = NULL;
     const char *masks = NULL, *pattern = NULL;
     int quiet = 0;
+    saa_map_resize map_resize = SAA_MAP_RESIZE_AUTO;
     saa_eval_params p;
     saa_eval_params_default(&p);
     for (int i = 0; i < argc; i++) {
@@ -117,6 +123,18 @@ int cmd_eval(int argc, char **argv)
             masks = v;
         else if (!strcmp(a, "--mask-pattern"))
             pattern = v;
+        else if (!strcmp(a, "--map-resize")) {
+            if (!strcmp(v, "auto"))
+                map_resize = SAA_MAP_RESIZE_AUTO;
+            else if (!strcmp(v, "cubic"))
+                map_resize = SAA_MAP_RESIZE_CUBIC;
+            else if (!strcmp(v, "linear"))
+                map_resize = SAA_MAP_RESIZE_LINEAR;
+            else {
+                fprintf(stderr, "saa eval: --map-resize expects auto, cubic or linear, got \"%s\"\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--resolution")) {
             char *end;
             long r = strtol(v, &end, 10);
@@ -182,7 +200,7 @@ int cmd_eval(int argc, char **argv)
         }
         ps.category = d.category;
         saa_metrics m;
-        if (saa_eval_maps(&d, maps, &p, on_progress, &ps, &m) != SAA_OK) {
+        if (saa_eval_maps(&d, maps, &p, map_resize, on_progress, &ps, &m) != SAA_OK) {
             if (!quiet && ps.tty) fputc('\n', stderr);
             fprintf(stderr, "saa eval: %s: %s\n", d.category, saa_last_error());
             saa_dataset_free(&d);

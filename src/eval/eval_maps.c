@@ -35,9 +35,9 @@ int saa_eval_find_map(const char *maps_dir, const char *category, const char *id
     size_t n = strlen(maps_dir) + strlen(category) + strlen(id) + 16;
     char *p = malloc(n);
     if (!p) return saa_set_error(SAA_ENOMEM, "eval: out of memory");
-    const char *ext[2] = {".npy", ".png"};
+    const char *ext[4] = {".npy", "_map.npy", ".png", "_map.png"};
     for (int with_cat = 1; with_cat >= 0; with_cat--)
-        for (int e = 0; e < 2; e++) {
+        for (int e = 0; e < 4; e++) {
             if (with_cat)
                 snprintf(p, n, "%s/%s/%s%s", maps_dir, category, id, ext[e]);
             else
@@ -48,7 +48,7 @@ int saa_eval_find_map(const char *maps_dir, const char *category, const char *id
             }
         }
     free(p);
-    return saa_set_error(SAA_EIO, "%s: no anomaly map for %s (looked for %s/%s.npy|.png and %s.npy|.png)", maps_dir,
+    return saa_set_error(SAA_EIO, "%s: no anomaly map for %s (looked for %s/%s{.npy,_map.npy,.png,_map.png} and %s{...})", maps_dir,
                          id, category, id, id);
 }
 
@@ -104,6 +104,7 @@ typedef struct {
     const saa_dataset *d;
     const char *maps_dir;
     int R;
+    saa_map_resize mode;
 } maps_ctx;
 
 /* eval_SAA.eval after inference: m[m > 0] = 1, specify_resolution (cubic maps, nearest masks). */
@@ -118,13 +119,13 @@ static int maps_loader(void *ctx, int64_t i, double *out_map, uint8_t *out_mask,
     int w, h;
     rc = saa_eval_load_map(path, &map, &w, &h);
     if (rc == SAA_OK && (w <= 0 || h <= 0)) rc = saa_set_error(SAA_EFORMAT, "%s: empty map", path);
+    int linear = c->mode == SAA_MAP_RESIZE_LINEAR ||
+                 (c->mode == SAA_MAP_RESIZE_AUTO && (ends_with(path, "_map.npy") || ends_with(path, "_map.png")));
+    if (rc == SAA_OK)
+        rc = saa_resize_cv_f64(map, w, h, 1, out_map, c->R, c->R, linear ? SAA_CV_INTER_LINEAR : SAA_CV_INTER_CUBIC);
     free(path);
-    if (rc != SAA_OK) {
-        free(map);
-        return rc;
-    }
-    saa_eval_resize_cubic_f64(map, w, h, out_map, c->R, c->R);
     free(map);
+    if (rc != SAA_OK) return rc;
     uint8_t *mask;
     rc = saa_sample_load_mask(s, &mask);
     if (rc != SAA_OK) return rc;
@@ -134,10 +135,10 @@ static int maps_loader(void *ctx, int64_t i, double *out_map, uint8_t *out_mask,
     return SAA_OK;
 }
 
-int saa_eval_maps(const saa_dataset *d, const char *maps_dir, const saa_eval_params *p, saa_eval_progress progress,
-                  void *progress_ctx, saa_metrics *out)
+int saa_eval_maps(const saa_dataset *d, const char *maps_dir, const saa_eval_params *p, saa_map_resize map_resize,
+                  saa_eval_progress progress, void *progress_ctx, saa_metrics *out)
 {
-    maps_ctx c = {d, maps_dir, p->resolution};
+    maps_ctx c = {d, maps_dir, p->resolution, map_resize};
     return saa_metrics_compute(p, d->n, maps_loader, &c, progress, progress_ctx, out);
 }
 
