@@ -224,6 +224,21 @@ static void test_group_norm(void)
         CHECK(max_err(y, ref, C * HW) < 5e-6);
         saa_group_norm(x, C, HW, G, w, b, 1e-5f, x);
         CHECK(memcmp(x, y, sizeof(float) * C * HW) == 0);
+        /* no affine parameters: plain (x - mean) / sqrt(var + eps) */
+        free(x);
+        x = rand_buf(C * HW, 3, 1);
+        saa_group_norm(x, C, HW, G, NULL, NULL, 1e-5f, y);
+        double e = 0;
+        for (int64_t g = 0; g < G; g++) {
+            double m = 0, v = 0;
+            int64_t n = cpg * HW;
+            for (int64_t i = 0; i < n; i++) m += x[g * n + i];
+            m /= n;
+            for (int64_t i = 0; i < n; i++) v += (x[g * n + i] - m) * (x[g * n + i] - m);
+            v /= n;
+            for (int64_t i = 0; i < n; i++) e = fmax(e, fabs(y[g * n + i] - (x[g * n + i] - m) / sqrt(v + 1e-5)));
+        }
+        CHECK(e < 5e-6);
         free(x), free(w), free(b), free(y), free(ref);
     }
 }

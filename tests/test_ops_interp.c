@@ -136,6 +136,22 @@ static void test_nearest(void)
     for (int oh = 0; oh < 2; oh++)
         for (int ow = 0; ow < 3; ow++) ok &= out[oh * 3 + ow] == img[(oh * 3 / 2) * 4 + ow * 4 / 3];
     CHECK(ok);
+    /* WRN feature alignment: x2 and x4 nearest upsampling of several channels (parallel path) */
+    {
+        const int64_t C = 3, H = 64, W = 48;
+        float *a = malloc(sizeof(float) * C * H * W), *b = malloc(sizeof(float) * C * H * W * 16);
+        for (int64_t i = 0; i < C * H * W; i++) a[i] = frand();
+        for (int f = 2; f <= 4; f += 2) {
+            saa_interp_nearest(a, C, H, W, H * f, W * f, b);
+            ok = 1;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t oh = 0; oh < H * f; oh++)
+                    for (int64_t ow = 0; ow < W * f; ow++)
+                        ok &= b[(c * H * f + oh) * W * f + ow] == a[(c * H + oh / f) * W + ow / f];
+            CHECK(ok);
+        }
+        free(a), free(b);
+    }
 }
 
 /* reference grid_sample (bilinear, zeros, align_corners False) in double */
@@ -193,7 +209,7 @@ static void test_grid_sample(void)
 
 static void test_sorting(void)
 {
-    float x[10] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
+    float x[10] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3}, t_one[1] = {42.0f};
     int64_t idx[10];
     float vals[10];
     saa_topk(x, 10, 4, idx, vals);
@@ -208,6 +224,12 @@ static void test_sorting(void)
     saa_argsort(x, 10, 1, idx);
     CHECK(memcmp(idx, full, sizeof full) == 0);
     CHECK(saa_argmax(x, 10) == 5);
+    saa_topk(x, 10, 0, idx, vals); /* k = 0: nothing written */
+    saa_topk(t_one, 1, 5, idx, vals); /* k > n clamps to n */
+    CHECK(idx[0] == 0 && vals[0] == 42.0f);
+    saa_argsort(t_one, 1, 0, idx);
+    CHECK(idx[0] == 0);
+    CHECK(saa_argmax(t_one, 0) == -1);
     float t[4] = {2, 7, 7, 1};
     CHECK(saa_argmax(t, 4) == 1);
     float nn[5] = {1, NAN, 3, NAN, -INFINITY};
