@@ -269,13 +269,13 @@ static int parse_case(cJSON *jc, sam_case *k)
 
 /* Allocations of the decoder trace for one case. */
 typedef struct {
-    float *buf[24];
+    float *buf[64];
     int n;
 } allocs;
 
 static float *take(allocs *a, size_t n)
 {
-    float *p = a->n < 24 ? malloc(sizeof(float) * (n ? n : 1)) : NULL;
+    float *p = a->n < 64 ? malloc(sizeof(float) * (n ? n : 1)) : NULL;
     if (p) a->buf[a->n++] = p;
     return p;
 }

@@ -140,7 +140,7 @@ static int dec_ws_init(dec_ws *w, const saa_sam_config *c, int Nt)
     w->keys = malloc(sizeof(float) * HW * D);
     w->kpos = malloc(sizeof(float) * HW * D);
     w->kattn = malloc(sizeof(float) * HW * D);
-    w->src_nchw = malloc(sizeof(float) * HW * D);
+    w->src_nchw = malloc(sizeof(float) * 2 * HW * D); /* ConvTranspose2d columns */
     w->up1 = malloc(sizeof(float) * (D / 4) * 4 * HW);
     w->up2 = malloc(sizeof(float) * (D / 8) * 16 * HW);
     w->masks = malloc(sizeof(float) * nmt * 16 * HW);
@@ -261,6 +261,24 @@ static void i2t_attention(const sam_attn_w *a, int D, int heads, const float *kp
     saa_gemm(0, 0, HW, D, R, 1.0f, w->S, R, w->A, D, 1.0f, out, D);
 }
 
+/* ConvTranspose2d(kernel 2, stride 2) on channels-last input x [H*W, C] -> y [(2H)*(2W), O] channels
+ * last; weight [C, O, 2, 2] as stored, bias [O]. col: scratch [H*W, 4*O]. */
+static void convt2x2_nhwc(const float *x, int H, int W, int C, const float *wt, const float *b, int O, float *col,
+                          float *y)
+{
+    int K = 4 * O;
+    saa_gemm(0, 0, (int64_t)H * W, K, C, 1.0f, x, C, wt, K, 0.0f, col, K);
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < W; j++) {
+            const float *cp = col + ((size_t)i * W + j) * K;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) {
+                    float *yp = y + ((size_t)(2 * i + dy) * (2 * W) + 2 * j + dx) * O;
+                    for (int o = 0; o < O; o++) yp[o] = cp[o * 4 + dy * 2 + dx] + b[o];
+                }
+        }
+}
+
 static void add_to(float *dst, const float *a, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
@@ -362,22 +380,25 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
     saa_layer_norm(w->queries, Nt, D, m->norm_final_w, m->norm_final_b, c->dec_eps, w->queries);
     if (trace && trace->tokens_out) memcpy(trace->tokens_out + (size_t)b * nq, w->queries, sizeof(float) * nq);
     if (trace && trace->keys_out) memcpy(trace->keys_out + (size_t)b * big, w->keys, sizeof(float) * big);
-    /* output_upscaling on keys as [D, h, w] */
-    for (int p = 0; p < HW; p++)
-        for (int c2 = 0; c2 < D; c2++) w->src_nchw[(size_t)c2 * HW + p] = w->keys[(size_t)p * D + c2];
-    saa_conv_transpose2d(w->src_nchw, 1, D, h, wd, m->up0_w, D4, 2, 2, m->up0_b, 2, 0, w->up1);
-    saa_layer_norm2d(w->up1, D4, (int64_t)4 * HW, m->up1_w, m->up1_b, c->upscale_eps, w->up1);
-    sam_gelu(w->up1, (int64_t)D4 * 4 * HW, omp_in_par() ? 1 : saa_threads());
-    saa_conv_transpose2d(w->up1, 1, D4, 2 * h, 2 * wd, m->up3_w, D8, 2, 2, m->up3_b, 2, 0, w->up2);
-    sam_gelu(w->up2, (int64_t)D8 * UHW, omp_in_par() ? 1 : saa_threads());
-    if (trace && trace->upscaled) memcpy(trace->upscaled + (size_t)b * D8 * UHW, w->up2, sizeof(float) * D8 * UHW);
+    /* output_upscaling, channels last: ConvT -> LayerNorm2d (= LayerNorm over channels) -> GELU ->
+     * ConvT -> GELU; up2 [UH*UW, D/8] */
+    int gelu_threads = omp_in_par() ? 1 : saa_threads();
+    convt2x2_nhwc(w->keys, h, wd, D, m->up0_w, m->up0_b, D4, w->src_nchw, w->up1);
+    saa_layer_norm(w->up1, (int64_t)4 * HW, D4, m->up1_w, m->up1_b, c->upscale_eps, w->up1);
+    sam_gelu(w->up1, (int64_t)D4 * 4 * HW, gelu_threads);
+    convt2x2_nhwc(w->up1, 2 * h, 2 * wd, D4, m->up3_w, m->up3_b, D8, w->src_nchw, w->up2);
+    sam_gelu(w->up2, (int64_t)D8 * UHW, gelu_threads);
+    if (trace && trace->upscaled)
+        for (int p = 0; p < UHW; p++)
+            for (int c2 = 0; c2 < D8; c2++)
+                trace->upscaled[((size_t)b * D8 + c2) * UHW + p] = w->up2[(size_t)p * D8 + c2];
     /* hypernetworks on the mask tokens; masks = hyper_in @ upscaled */
     for (int i = 0; i < nmt; i++)
         mlp_row(&m->hyper[i], 3, D, D, D8, w->queries + (size_t)(1 + i) * D, w->hyper + (size_t)i * D8, w->mlp_tmp);
     if (trace && trace->hyper_in) memcpy(trace->hyper_in + (size_t)b * nmt * D8, w->hyper, sizeof(float) * nmt * D8);
     /* only the masks that are returned (unless traced) */
     int first = trace && trace->masks_all ? 0 : m0, count = trace && trace->masks_all ? nmt : nm;
-    saa_gemm(0, 0, count, UHW, D8, 1.0f, w->hyper + (size_t)first * D8, D8, w->up2, UHW, 0.0f,
+    saa_gemm(0, 1, count, UHW, D8, 1.0f, w->hyper + (size_t)first * D8, D8, w->up2, D8, 0.0f,
              w->masks + (size_t)first * UHW, UHW);
     if (trace && trace->masks_all)
         memcpy(trace->masks_all + (size_t)b * nmt * UHW, w->masks, sizeof(float) * (size_t)nmt * UHW);
