@@ -113,6 +113,9 @@ static void test_conv2d(void)
     saa_conv_im2col_limit_bytes = 1; /* less than one row: still one row at a time */
     conv_case grouped = {1, 4, 9, 7, 4, 3, 3, P(2, 1, 1, 1, 1, 1, 2), 1};
     CHECK(run_conv_case(grouped));
+    /* the unbuffered direct loops (low-memory fallback) on every case */
+    saa_conv_im2col_limit_bytes = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) CHECK(run_conv_case(cases[i]));
     saa_conv_im2col_limit_bytes = saved;
 }
 

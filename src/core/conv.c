@@ -26,6 +26,17 @@ static void fill_bias(float *y, int64_t O, int64_t plane, const float *b)
     }
 }
 
+/* Output columns ow with 0 <= ow*stride + off < W, as [*lo, *hi) within [0, OW). */
+static void valid_cols(int64_t off, int64_t stride, int64_t W, int64_t OW, int64_t *lo, int64_t *hi)
+{
+    int64_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t h = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;
+    if (h > OW) h = OW;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
 /* Columns for output rows [oh0, oh0 + nrows) of one group: col[(c*KH + kh)*KW + kw][r*OW + ow]
  * = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] (0 outside the image). The valid ow range of each
  * (kw) is computed once, so the inner loop is a plain copy (memcpy for stride 1). */
@@ -38,12 +49,8 @@ static void im2col(const float *x, int64_t Cg, int64_t H, int64_t W, int64_t KH,
         int64_t c = row / (KH * KW), kh = (row / KW) % KH, kw = row % KW;
         const float *xc = x + c * H * W;
         float *dst = col + row * ncols;
-        /* ow is valid when 0 <= ow*sw + off < W */
-        int64_t off = kw * p.dil_w - p.pad_w, sw = p.stride_w;
-        int64_t ow_lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-        int64_t ow_hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
-        if (ow_hi > OW) ow_hi = OW;
-        if (ow_lo > ow_hi) ow_lo = ow_hi;
+        int64_t off = kw * p.dil_w - p.pad_w, sw = p.stride_w, ow_lo, ow_hi;
+        valid_cols(off, sw, W, OW, &ow_lo, &ow_hi);
         for (int64_t r = 0; r < nrows; r++) {
             int64_t ih = (oh0 + r) * p.stride_h - p.pad_h + kh * p.dil_h;
             float *d = dst + r * OW;
@@ -64,29 +71,38 @@ static void im2col(const float *x, int64_t Cg, int64_t H, int64_t W, int64_t KH,
 }
 
 /* Plain loops without a buffer: used for depthwise convs (one KHxKW filter per channel, where
- * im2col would only add copies) and as the low-memory fallback. Adds into y (bias pre-filled). */
+ * im2col would only add copies) and as the low-memory fallback. Adds into y (bias pre-filled), one
+ * filter tap at a time over the valid part of each output row (vectorisable for stride 1). */
 static void conv_direct(const float *x, int64_t C, int64_t H, int64_t W, const float *w, int64_t O,
                         int64_t KH, int64_t KW, saa_conv_params p, int64_t OH, int64_t OW, float *y)
 {
-    int64_t Cg = C / p.groups, Og = O / p.groups;
+    int64_t Cg = C / p.groups, Og = O / p.groups, sw = p.stride_w;
 #pragma omp parallel for if (O * OH * OW * Cg * KH * KW > 65536) schedule(static)
     for (int64_t o = 0; o < O; o++) {
         const float *xg = x + (o / Og) * Cg * H * W, *wo = w + o * Cg * KH * KW;
         float *yo = y + o * OH * OW;
-        for (int64_t oh = 0; oh < OH; oh++)
-            for (int64_t ow = 0; ow < OW; ow++) {
-                float s = 0.0f;
-                for (int64_t c = 0; c < Cg; c++)
-                    for (int64_t kh = 0; kh < KH; kh++) {
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t kh = 0; kh < KH; kh++)
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    float wv = wo[(c * KH + kh) * KW + kw];
+                    int64_t off = kw * p.dil_w - p.pad_w, lo, hi;
+                    valid_cols(off, sw, W, OW, &lo, &hi);
+                    for (int64_t oh = 0; oh < OH; oh++) {
                         int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dil_h;
                         if (ih < 0 || ih >= H) continue;
-                        for (int64_t kw = 0; kw < KW; kw++) {
-                            int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dil_w;
-                            if (iw >= 0 && iw < W) s += xg[c * H * W + ih * W + iw] * wo[(c * KH + kh) * KW + kw];
+                        const float *xr = xg + c * H * W + ih * W;
+                        float *yr = yo + oh * OW;
+                        if (hi <= lo) break;
+                        if (sw == 1) {
+                            /* xr[ow + off] for ow in [lo, hi) lies inside the row */
+                            const float *src = xr + (lo + off);
+                            float *dst = yr + lo;
+                            for (int64_t i = 0; i < hi - lo; i++) dst[i] += wv * src[i];
+                        } else {
+                            for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sw + off];
                         }
                     }
-                yo[oh * OW + ow] += s;
-            }
+                }
     }
 }
 
@@ -102,10 +118,11 @@ void saa_conv2d(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, cons
     int64_t G = p.groups, Cg = C / G, Og = O / G, Kc = Cg * KH * KW, plane = OH * OW;
     int direct = KH == 1 && KW == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0;
     int depthwise = Cg == 1 && Og == 1;
+    int no_buffer = saa_conv_im2col_limit_bytes == 0; /* test knob: direct loops only */
 
     float *col = NULL;
     int64_t tile_rows = OH;
-    if (!direct && !depthwise) {
+    if (!direct && !depthwise && !no_buffer) {
         size_t row_bytes = (size_t)Kc * (size_t)OW * sizeof(float);
         if (row_bytes * (size_t)OH > saa_conv_im2col_limit_bytes) {
             tile_rows = (int64_t)(saa_conv_im2col_limit_bytes / row_bytes);
@@ -122,7 +139,7 @@ void saa_conv2d(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, cons
         const float *xn = x + n * C * H * W;
         float *yn = y + n * O * plane;
         fill_bias(yn, O, plane, b);
-        if (depthwise || (!direct && !col)) {
+        if (depthwise || (!direct && !col)) { /* also the low-memory / no_buffer path */
             conv_direct(xn, C, H, W, w, O, KH, KW, p, OH, OW, yn);
             continue;
         }

@@ -35,9 +35,14 @@ void saa_layer_norm(const float *x, int64_t rows, int64_t dim, const float *w, c
         moments(xr, dim, &mean, &var);
         float rstd = 1.0f / sqrtf(var + eps);
         float scale = rstd, bias = -rstd * mean;
-        for (int64_t j = 0; j < dim; j++) {
-            float g = w ? w[j] : 1.0f, be = b ? b[j] : 0.0f;
-            yr[j] = (xr[j] * scale + bias) * g + be;
+                if (w && b) {
+#pragma omp simd
+            for (int64_t j = 0; j < dim; j++) yr[j] = (xr[j] * scale + bias) * w[j] + b[j];
+        } else {
+            for (int64_t j = 0; j < dim; j++) {
+                float g = w ? w[j] : 1.0f, be = b ? b[j] : 0.0f;
+                yr[j] = (xr[j] * scale + bias) * g + be;
+            }
         }
     }
 }
@@ -55,17 +60,21 @@ void saa_layer_norm2d(const float *x, int64_t C, int64_t HW, const float *w, con
         int64_t p0 = blk * LN2D_BLOCK, np = HW - p0 < LN2D_BLOCK ? HW - p0 : LN2D_BLOCK;
         double acc[LN2D_BLOCK];
         float mean[LN2D_BLOCK], sd[LN2D_BLOCK];
+        #pragma omp simd
         for (int64_t p = 0; p < np; p++) acc[p] = 0.0;
         for (int64_t c = 0; c < C; c++) {
             const float *xc = x + c * HW + p0;
+            #pragma omp simd
             for (int64_t p = 0; p < np; p++) acc[p] += xc[p];
         }
+        #pragma omp simd
         for (int64_t p = 0; p < np; p++) {
             mean[p] = (float)(acc[p] / (double)C);
             acc[p] = 0.0;
         }
         for (int64_t c = 0; c < C; c++) {
             const float *xc = x + c * HW + p0;
+            #pragma omp simd
             for (int64_t p = 0; p < np; p++) {
                 float d = xc[p] - mean[p];
                 acc[p] += (double)d * d;
@@ -76,6 +85,7 @@ void saa_layer_norm2d(const float *x, int64_t C, int64_t HW, const float *w, con
             const float *xc = x + c * HW + p0;
             float *yc = y + c * HW + p0;
             float g = w ? w[c] : 1.0f, be = b ? b[c] : 0.0f;
+            #pragma omp simd
             for (int64_t p = 0; p < np; p++) yc[p] = g * ((xc[p] - mean[p]) / sd[p]) + be;
         }
     }
@@ -98,11 +108,13 @@ void saa_group_norm(const float *x, int64_t C, int64_t HW, int64_t groups, const
             int64_t ch = g * cpg + c;
             float scale, bias;
             if (!w && !b) {
+                #pragma omp simd
                 for (int64_t p = 0; p < HW; p++) yg[c * HW + p] = (xg[c * HW + p] - mean) * rstd;
                 continue;
             }
             scale = rstd * (w ? w[ch] : 1.0f);
             bias = -scale * mean + (b ? b[ch] : 0.0f);
+            #pragma omp simd
             for (int64_t p = 0; p < HW; p++) yg[c * HW + p] = xg[c * HW + p] * scale + bias;
         }
     }
@@ -119,6 +131,7 @@ void saa_batch_norm(float *x, int64_t C, int64_t HW, const float *mean, const fl
         float alpha = invstd * (w ? w[c] : 1.0f);
         float beta = (b ? b[c] : 0.0f) - mean[c] * alpha;
         float *xc = x + c * HW;
+        #pragma omp simd
         for (int64_t p = 0; p < HW; p++) xc[p] = xc[p] * alpha + beta;
     }
 }
