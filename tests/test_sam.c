@@ -100,6 +100,12 @@ static void test_binding_errors(void)
     if (test_exists(tiny)) {
         CHECK(saa_sam_load(tiny, NULL, &m) == SAA_EFORMAT && m == NULL);
         CHECK(strstr(saa_last_error(), "embed_dim 32 and 4 blocks matches no preset") != NULL);
+        saa_sam_config tc;
+        CHECK(saa_sam_config_from_file(SAA_SHARED_DIR "/golden/sam_tiny/config.json", &tc) == SAA_OK);
+        CHECK(tc.embed_dim == 32 && tc.depth == 4 && tc.window_size == 4 && tc.n_global == 2 &&
+              tc.global_attn_indexes[1] == 3 && tc.mlp_dim == 128 && tc.dec_mlp_dim == 64 && tc.iou_head_hidden == 32);
+        CHECK(saa_sam_load(tiny, &tc, &m) == SAA_OK && m != NULL);
+        saa_sam_free(m);
     }
 }
 

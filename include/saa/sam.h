@@ -56,6 +56,9 @@ int saa_sam_config_preset(const char *name, saa_sam_config *cfg);
  * build_sam defaults. */
 struct cJSON;
 int saa_sam_config_from_json(const struct cJSON *model, saa_sam_config *cfg);
+/* Reads a JSON file: a golden folder's config.json (its "model" object is used) or the model object
+ * itself. */
+int saa_sam_config_from_file(const char *path, saa_sam_config *cfg);
 /* Picks vit_b / vit_l / vit_h from the checkpoint's tensor shapes (embed dim and block count). */
 int saa_sam_config_from_weights(const saa_weights *w, saa_sam_config *cfg);
 

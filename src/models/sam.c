@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "models/sam_internal.h"
+#include "saa/json.h"
 
 /* ---------- configuration ---------- */
 
@@ -198,6 +199,21 @@ int saa_sam_config_from_json(const struct cJSON *model, saa_sam_config *c)
     }
     jfloat(model, "mask_threshold", &c->mask_threshold);
     return check_config(c);
+}
+
+int saa_sam_config_from_file(const char *path, saa_sam_config *cfg)
+{
+    cJSON *root = saa_json_load(path);
+    if (!root) return SAA_EIO;
+    cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    int rc = saa_sam_config_from_json(cJSON_IsObject(model) ? model : root, cfg);
+    if (rc != SAA_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", saa_last_error());
+        rc = saa_set_error(rc, "%s: %s", path, msg);
+    }
+    cJSON_Delete(root);
+    return rc;
 }
 
 int saa_sam_config_from_weights(const saa_weights *w, saa_sam_config *cfg)

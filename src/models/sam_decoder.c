@@ -252,9 +252,17 @@ static void i2t_attention(const sam_attn_w *a, int D, int heads, const float *kp
         for (int p = 0; p < HW; p++)
             for (int j = 0; j < R; j++) w->S[(size_t)p * R + j] += bias[j];
     }
-    size_t n = (size_t)HW * R;
-    for (size_t i = 0; i < n; i++) w->S[i] = w->S[i] / div;
-    saa_softmax_rows(w->S, (int64_t)HW * heads, Nt); /* each (pixel, head) group of Nt scores */
+    /* softmax over each (pixel, head) group of Nt scores (few keys: inline rather than per-row calls) */
+    for (size_t g = 0; g < (size_t)HW * heads; g++) {
+        float *x = w->S + g * Nt, mx = -INFINITY, sum = 0.0f;
+        for (int j = 0; j < Nt; j++) {
+            x[j] = x[j] / div;
+            mx = x[j] > mx ? x[j] : mx;
+        }
+        for (int j = 0; j < Nt; j++) sum += (x[j] = expf(x[j] - mx));
+        float inv = 1.0f / sum;
+        for (int j = 0; j < Nt; j++) x[j] *= inv;
+    }
     for (int h = 0; h < heads; h++) /* C_h = V_h Wo_h^T [Nt, D] */
         saa_gemm(0, 1, Nt, D, ch, 1.0f, w->V + h * ch, Idim, a->o_w + h * ch, Idim, 0.0f, w->A + (size_t)h * Nt * D, D);
     for (int p = 0; p < HW; p++) memcpy(out + (size_t)p * D, a->o_b, sizeof(float) * D);
