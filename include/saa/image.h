@@ -36,6 +36,9 @@ void saa_image_swap_rb(saa_image *img);
 
 int saa_png_save_u8(const char *path, const uint8_t *data, int w, int h, int c); /* c = 1, 3 or 4 */
 int saa_png_save_gray16(const char *path, const uint16_t *data, int w, int h);
+/* Encodes 8-bit HxWxC (c = 1, 3 or 4) as a PNG in memory: *png gets a malloc'd buffer of *len bytes
+ * (free() it). Used for images embedded in self-contained HTML reports. */
+int saa_png_encode_u8(const uint8_t *data, int w, int h, int c, uint8_t **png, size_t *len);
 
 /* PIL Image.resize((ow, oh), BILINEAR) on uint8 HxWxC (Pillow 9.x fixed-point, antialiased when
  * shrinking, horizontal pass first into a uint8 intermediate). dst is oh*ow*c.

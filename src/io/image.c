@@ -406,3 +406,68 @@ int saa_png_save_gray16(const char *path, const uint16_t *data, int w, int h)
 {
     return png_write(path, data, w, h, 1, 2);
 }
+
+/* In-memory PNG: libpng writes through a callback into a growing buffer. */
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+    int oom;
+} png_membuf;
+
+static void png_mem_write(png_structp png, png_bytep bytes, png_size_t n)
+{
+    png_membuf *b = png_get_io_ptr(png);
+    if (b->oom) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        unsigned char *p = realloc(b->data, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+}
+
+static void png_mem_flush(png_structp png) { (void)png; }
+
+int saa_png_encode_u8(const uint8_t *data, int w, int h, int c, uint8_t **png_out, size_t *len_out)
+{
+    static const int color_types[5] = {0, PNG_COLOR_TYPE_GRAY, 0, PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    *png_out = NULL;
+    *len_out = 0;
+    if (!data || w <= 0 || h <= 0 || (c != 1 && c != 3 && c != 4))
+        return saa_set_error(SAA_EINVAL, "png encode: cannot encode a %dx%dx%d image (channels 1, 3 or 4)", h, w, c);
+    png_failure fail;
+    png_membuf buf = {0};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &fail, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        return saa_set_error(SAA_ENOMEM, "png encode: out of memory");
+    }
+    png_membuf *volatile bp = &buf;
+    if (setjmp(fail.jb)) {
+        png_destroy_write_struct(&png, &info);
+        free(bp->data);
+        return saa_set_error(SAA_EIO, "png encode: %s", fail.msg);
+    }
+    png_set_write_fn(png, &buf, png_mem_write, png_mem_flush);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, color_types[c], PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(data + (size_t)y * w * c));
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    if (buf.oom) {
+        free(buf.data);
+        return saa_set_error(SAA_ENOMEM, "png encode: out of memory (%dx%dx%d)", h, w, c);
+    }
+    *png_out = buf.data;
+    *len_out = buf.len;
+    return SAA_OK;
+}
