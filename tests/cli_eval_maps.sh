@@ -32,6 +32,11 @@ head -1 "$tmp/out/metrics.csv" | grep -q '^category,image_auroc,image_ap,image_f
   || fail "csv header"
 grep -q '^mtd,100.00,100.00,100.00,' "$tmp/out/metrics.csv" || fail "csv mtd row"
 grep -q '^mean,100.00,100.00,100.00,' "$tmp/out/metrics.csv" || fail "csv mean row"
+# spilling the pixel scores to disk (tiny budget) changes nothing
+"$saa" eval --dataset mtd --root "$root" --maps "$tmp/maps" -o "$tmp/out_spill" --resolution 64 --quiet \
+  --score-memory 0.0005 > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "saa eval --score-memory exited with $?"; }
+cmp -s "$tmp/out/metrics.csv" "$tmp/out_spill/metrics.csv" || fail "metrics differ with --score-memory"
+cmp -s "$tmp/out/mtd/metrics.json" "$tmp/out_spill/mtd/metrics.json" || fail "metrics.json differs with --score-memory"
 # a missing map is an error naming it
 rm "$tmp/maps/mtd/MT_Free/exp1_num_3786.png"
 if "$saa" eval --dataset mtd --root "$root" --maps "$tmp/maps" -o "$tmp/out2" --resolution 16 --quiet > "$tmp/log" 2>&1; then

@@ -44,8 +44,22 @@ saa_score_builder *saa_score_builder_new(void);
  * The arrays are copied (sorted internally). */
 int saa_score_builder_add(saa_score_builder *b, const double *score, const uint8_t *label, const double *pro_w,
                           int64_t n);
-/* Merges everything into out and frees the builder (also on error). */
+/* Above this many distinct-score entries in memory, the merged runs are spilled to an anonymous
+ * temporary file (default: unlimited). */
+void saa_score_builder_set_budget(saa_score_builder *b, int64_t entries);
+/* Merges everything into out (reading spilled runs back) and frees the builder (also on error). */
 int saa_score_builder_finish(saa_score_builder *b, saa_score_table *out);
+/* The same entries as a stream that merges the memory run and the spilled runs on the fly (memory:
+ * the budget plus one buffer per spilled run). Takes the builder (freed with the stream). */
+typedef struct saa_score_stream saa_score_stream;
+int saa_score_builder_finish_stream(saa_score_builder *b, saa_score_stream **out);
+void saa_score_stream_free(saa_score_stream *s);
+/* roc_auc_score, average_precision_score, calculate_max_f1 and the MVTec AU-PRO in one pass; NaN where
+ * undefined (as the single-metric functions below). */
+typedef struct {
+    double auroc, ap, f1, f1_threshold, aupro;
+} saa_rank_metrics;
+int saa_score_stream_metrics(saa_score_stream *s, int64_t n_regions, double fpr_limit, saa_rank_metrics *out);
 void saa_score_builder_free(saa_score_builder *b);
 void saa_score_table_free(saa_score_table *t);
 
@@ -55,7 +69,7 @@ int saa_roc_curve(const saa_score_table *t, int drop_intermediate, double **fpr,
                   int64_t *n);
 /* roc_auc_score: NaN when only one class is present or the table is empty. */
 double saa_roc_auc(const saa_score_table *t);
-/* average_precision_score (step-wise sum, sklearn 1.2: -0.0 with no positive sample); NaN when empty. */
+/* average_precision_score (step-wise sum; 0 with no positive sample, sklearn 1.2 says -0.0); NaN when empty. */
 double saa_average_precision(const saa_score_table *t);
 /* utils/metrics.calculate_max_f1: max over the precision_recall_curve of 2PR/(P+R) (0 where P+R = 0),
  * first maximum in increasing-threshold order; *threshold gets that threshold. NaN when empty. */
@@ -70,6 +84,8 @@ typedef struct {
     int grid_steps;       /* official grid of region F1 / PRO: 200 */
     double pro_fpr_limit; /* 0.3 */
     double region_iou;    /* region F1 IoU threshold: 0.6 */
+    int64_t memory_entries; /* distinct pixel scores kept in memory (24 bytes each) before spilling to a
+                               temporary file; results are the same either way */
 } saa_eval_params;
 void saa_eval_params_default(saa_eval_params *p);
 

@@ -36,6 +36,8 @@ static int usage(FILE *f)
             "                        linear for *_map.npy / *_map.png files, cubic otherwise\n"
             "  --masks DIR           folder dataset: masks folder\n"
             "  --mask-pattern P      folder dataset: mask name, {stem}/{name} replaced (default {stem}.png)\n"
+            "  --score-memory MB     memory for the distinct pixel scores of a category before they spill to a\n"
+            "                        temporary file (default 200; results are identical either way)\n"
             "  --quiet               no progress bar\n");
     return f == stderr ? 2 : 0;
 }
@@ -123,7 +125,15 @@ int cmd_eval(int argc, char **argv)
             masks = v;
         else if (!strcmp(a, "--mask-pattern"))
             pattern = v;
-        else if (!strcmp(a, "--map-resize")) {
+        else if (!strcmp(a, "--score-memory")) {
+            char *end;
+            double mb = strtod(v, &end);
+            if (*end || !(mb > 0)) {
+                fprintf(stderr, "saa eval: --score-memory expects a positive number of MB, got \"%s\"\n", v);
+                return 2;
+            }
+            p.memory_entries = (int64_t)(mb * 1e6 / 24) + 1;
+        } else if (!strcmp(a, "--map-resize")) {
             if (!strcmp(v, "auto"))
                 map_resize = SAA_MAP_RESIZE_AUTO;
             else if (!strcmp(v, "cubic"))

@@ -18,6 +18,7 @@ void saa_eval_params_default(saa_eval_params *p)
     p->grid_steps = 200;     /* max_steps of cal_pro_metric / calculate_max_f1_region */
     p->pro_fpr_limit = 0.3;  /* cal_pro_metric(fpr_thresh=0.3) */
     p->region_iou = 0.6;     /* calculate_max_f1_region(pro_thresh=0.6) */
+    p->memory_entries = (int64_t)1 << 23; /* ~200 MB of distinct pixel scores before spilling to disk */
 }
 
 void saa_minmax_nan(const double *x, int64_t n, double *lo, double *hi)
@@ -168,6 +169,7 @@ saa_metric_acc *saa_metric_acc_new(const saa_eval_params *p, double lo, double h
     a->n_hits = calloc(S, sizeof *a->n_hits);
     a->n_tp = calloc(S, sizeof *a->n_tp);
     a->pixels = saa_score_builder_new();
+    if (a->pixels) saa_score_builder_set_budget(a->pixels, p->memory_entries);
     a->fs = malloc(N * sizeof *a->fs);
     a->glab = malloc(N * sizeof *a->glab);
     a->parent = malloc((N + 2) * sizeof *a->parent);
@@ -627,7 +629,7 @@ int saa_metric_acc_finish(saa_metric_acc *a, saa_metrics *m)
         saa_score_builder *b = saa_score_builder_new();
         uint8_t *lab = malloc((size_t)a->n_img);
         saa_score_table t;
-        int irc = b && lab ? SAA_OK : SAA_ENOMEM;
+        int irc = b && lab ? SAA_OK : saa_set_error(SAA_ENOMEM, "metrics: out of memory");
         for (int64_t i = 0; irc == SAA_OK && i < a->n_img; i++) lab[i] = (uint8_t)a->img_label[i];
         if (irc == SAA_OK) irc = saa_score_builder_add(b, a->img_score, lab, NULL, a->n_img);
         if (irc == SAA_OK) {
@@ -646,19 +648,26 @@ int saa_metric_acc_finish(saa_metric_acc *a, saa_metrics *m)
     }
     /* pixel level */
     m->pixel_auroc = m->pixel_ap = m->pixel_f1 = m->pixel_f1_threshold = m->aupro = m->f_r = NAN;
-    saa_score_table pt;
-    int prc = saa_score_builder_finish(a->pixels, &pt);
+    saa_score_stream *st;
+    int prc = saa_score_builder_finish_stream(a->pixels, &st);
     a->pixels = NULL;
     if (prc != SAA_OK) {
         rc = prc;
     } else {
-        if (!a->pixels_invalid && pt.n > 0) {
-            m->pixel_auroc = saa_roc_auc(&pt);
-            m->pixel_ap = saa_average_precision(&pt);
-            m->pixel_f1 = saa_max_f1(&pt, &m->pixel_f1_threshold);
-            m->aupro = saa_aupro_standard(&pt, a->n_regions, a->p.pro_fpr_limit);
+        saa_rank_metrics r;
+        if (!a->pixels_invalid && (a->n_pos + a->n_neg) > 0) {
+            prc = saa_score_stream_metrics(st, a->n_regions, a->p.pro_fpr_limit, &r);
+            if (prc == SAA_OK) {
+                m->pixel_auroc = r.auroc;
+                m->pixel_ap = r.ap;
+                m->pixel_f1 = r.f1;
+                m->pixel_f1_threshold = r.f1_threshold;
+                m->aupro = r.aupro;
+            } else {
+                rc = prc;
+            }
         }
-        saa_score_table_free(&pt);
+        saa_score_stream_free(st);
     }
     /* official grid curves */
     double fr_off = 0, fr = 0;
@@ -696,16 +705,13 @@ int saa_metric_acc_finish(saa_metric_acc *a, saa_metrics *m)
             m->fr_official_recall = frec, m->fr_official_precision = fprec, m->fr_f1 = cf1;
             fprs = pros = ff1 = frec = fprec = cf1 = NULL;
         } else {
-            rc = SAA_ENOMEM;
+            rc = saa_set_error(SAA_ENOMEM, "metrics: out of memory");
         }
     }
     free(fprs), free(pros), free(ff1), free(frec), free(fprec), free(cf1);
     saa_metric_acc_free(a);
-    if (rc != SAA_OK) {
-        saa_metrics_free(m);
-        return saa_set_error(rc, "metrics: out of memory");
-    }
-    return SAA_OK;
+    if (rc != SAA_OK) saa_metrics_free(m); /* the error message was set where it happened */
+    return rc;
 }
 
 int saa_metrics_compute(const saa_eval_params *p, int64_t n, saa_eval_loader load, void *ctx,

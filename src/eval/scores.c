@@ -7,6 +7,7 @@
  * cost is O(N log images) and memory is the number of distinct scores), giving the same values as
  * sklearn on the full pixel array, ties included. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,16 +16,33 @@
 
 /* ---------- builder ---------- */
 
+/* One entry of a run as stored on disk. */
+typedef struct {
+    double value, pro;
+    uint32_t pos, neg;
+} disk_entry;
+
 struct saa_score_builder {
     saa_score_table *runs; /* stack of sorted runs; merged while a run is not much larger than the next */
     int count, cap;
+    int64_t mem_entries, budget; /* entries held in memory; above budget they are spilled */
+    FILE **disk;                 /* spilled runs (anonymous temporary files) */
+    int64_t *disk_n;
+    int ndisk;
+    double P, N;
 };
 
 saa_score_builder *saa_score_builder_new(void)
 {
     saa_score_builder *b = calloc(1, sizeof *b);
     if (!b) saa_set_error(SAA_ENOMEM, "scores: out of memory");
+    if (b) b->budget = INT64_MAX;
     return b;
+}
+
+void saa_score_builder_set_budget(saa_score_builder *b, int64_t entries)
+{
+    b->budget = entries > 0 ? entries : 1;
 }
 
 void saa_score_table_free(saa_score_table *t)
@@ -41,6 +59,9 @@ void saa_score_builder_free(saa_score_builder *b)
 {
     if (!b) return;
     for (int i = 0; i < b->count; i++) saa_score_table_free(&b->runs[i]);
+    for (int i = 0; i < b->ndisk; i++) fclose(b->disk[i]);
+    free(b->disk);
+    free(b->disk_n);
     free(b->runs);
     free(b);
 }
@@ -92,10 +113,47 @@ static int merge_top(saa_score_builder *b)
     saa_score_table m;
     int rc = table_merge(&b->runs[b->count - 2], &b->runs[b->count - 1], &m);
     if (rc != SAA_OK) return rc;
+    b->mem_entries += m.n - b->runs[b->count - 2].n - b->runs[b->count - 1].n;
     saa_score_table_free(&b->runs[b->count - 2]);
     saa_score_table_free(&b->runs[b->count - 1]);
     b->runs[b->count - 2] = m;
     b->count--;
+    return SAA_OK;
+}
+
+/* Merges the runs held in memory into one and writes it to an anonymous temporary file, so memory
+ * stays bounded by the budget whatever the number of distinct scores. */
+static int spill(saa_score_builder *b)
+{
+    int rc = SAA_OK;
+    while (rc == SAA_OK && b->count >= 2) rc = merge_top(b);
+    if (rc != SAA_OK || b->count == 0) return rc;
+    FILE **d = realloc(b->disk, (size_t)(b->ndisk + 1) * sizeof *d);
+    if (d) b->disk = d;
+    int64_t *dn = realloc(b->disk_n, (size_t)(b->ndisk + 1) * sizeof *dn);
+    if (dn) b->disk_n = dn;
+    if (!d || !dn) return saa_set_error(SAA_ENOMEM, "scores: out of memory");
+    FILE *f = tmpfile();
+    if (!f) return saa_set_error(SAA_EIO, "scores: cannot create a temporary file to spill %lld scores",
+                                 (long long)b->runs[0].n);
+    saa_score_table *t = &b->runs[0];
+    disk_entry buf[1024];
+    for (int64_t i = 0; i < t->n && rc == SAA_OK;) {
+        int k = 0;
+        for (; k < 1024 && i < t->n; k++, i++) buf[k] = (disk_entry){t->value[i], t->pro[i], t->pos[i], t->neg[i]};
+        if (fwrite(buf, sizeof *buf, (size_t)k, f) != (size_t)k)
+            rc = saa_set_error(SAA_EIO, "scores: cannot write the temporary file (disk full?)");
+    }
+    if (rc != SAA_OK) {
+        fclose(f);
+        return rc;
+    }
+    b->disk[b->ndisk] = f;
+    b->disk_n[b->ndisk] = t->n;
+    b->ndisk++;
+    b->mem_entries -= t->n;
+    saa_score_table_free(t);
+    b->count = 0;
     return SAA_OK;
 }
 
@@ -159,12 +217,33 @@ int saa_score_builder_add(saa_score_builder *b, const double *score, const uint8
         t->pro[k] += s[i].w;
     }
     t->n = k + 1;
+    for (int64_t i = 0; i < t->n; i++) b->P += t->pos[i], b->N += t->neg[i];
+    b->mem_entries += t->n;
     free(s);
     /* keep run sizes decreasing geometrically so every sample is merged O(log runs) times */
     while (b->count >= 2 && b->runs[b->count - 2].n <= 2 * b->runs[b->count - 1].n) {
         int rc = merge_top(b);
         if (rc != SAA_OK) return rc;
     }
+    if (b->mem_entries > b->budget) return spill(b);
+    return SAA_OK;
+}
+
+/* Reads spilled run i back into memory as a table. */
+static int load_disk_run(saa_score_builder *b, int i, saa_score_table *t)
+{
+    int rc = table_alloc(t, b->disk_n[i]);
+    if (rc != SAA_OK) return rc;
+    rewind(b->disk[i]);
+    disk_entry e;
+    for (int64_t k = 0; k < b->disk_n[i]; k++) {
+        if (fread(&e, sizeof e, 1, b->disk[i]) != 1) {
+            saa_score_table_free(t);
+            return saa_set_error(SAA_EIO, "scores: cannot read back the temporary file");
+        }
+        t->value[k] = e.value, t->pos[k] = e.pos, t->neg[k] = e.neg, t->pro[k] = e.pro;
+    }
+    t->n = b->disk_n[i];
     return SAA_OK;
 }
 
@@ -172,6 +251,20 @@ int saa_score_builder_finish(saa_score_builder *b, saa_score_table *out)
 {
     memset(out, 0, sizeof *out);
     int rc = SAA_OK;
+    /* spilled runs come back (the caller asked for one table in memory) */
+    for (int i = 0; rc == SAA_OK && i < b->ndisk; i++) {
+        if (b->count == b->cap) {
+            int cap = b->cap ? 2 * b->cap : 16;
+            saa_score_table *r = realloc(b->runs, (size_t)cap * sizeof *r);
+            if (!r) {
+                rc = saa_set_error(SAA_ENOMEM, "scores: out of memory");
+                break;
+            }
+            b->runs = r, b->cap = cap;
+        }
+        rc = load_disk_run(b, i, &b->runs[b->count]);
+        if (rc == SAA_OK) b->count++;
+    }
     while (rc == SAA_OK && b->count >= 2) rc = merge_top(b);
     if (rc == SAA_OK) {
         if (b->count == 1) {
@@ -185,15 +278,220 @@ int saa_score_builder_finish(saa_score_builder *b, saa_score_table *out)
     return rc;
 }
 
-/* ---------- sklearn curves ---------- */
+/* ---------- streams: the distinct scores in decreasing order, from memory and spilled runs ---------- */
 
-static void totals(const saa_score_table *t, double *P, double *N)
+typedef struct {
+    FILE *f;              /* NULL: table source */
+    const saa_score_table *t;
+    int64_t next, n;      /* entries consumed / total */
+    disk_entry buf[512];
+    int bpos, blen;
+    disk_entry head;
+    int has_head;
+} stream_src;
+
+struct saa_score_stream {
+    saa_score_builder *owner; /* keeps the memory table and files alive (NULL for a borrowed table) */
+    saa_score_table mem;
+    int nsrc;
+    stream_src *src;
+    double P, N;
+};
+
+static int src_fill(stream_src *s)
 {
-    double p = 0, q = 0;
-    for (int64_t i = 0; i < t->n; i++) p += t->pos[i], q += t->neg[i];
-    *P = p;
-    *N = q;
+    s->has_head = 0;
+    if (s->next >= s->n) return SAA_OK;
+    if (!s->f) {
+        const saa_score_table *t = s->t;
+        int64_t i = s->next++;
+        s->head = (disk_entry){t->value[i], t->pro[i], t->pos[i], t->neg[i]};
+        s->has_head = 1;
+        return SAA_OK;
+    }
+    if (s->bpos == s->blen) {
+        int64_t want = s->n - s->next;
+        size_t k = want < 512 ? (size_t)want : 512;
+        if (fread(s->buf, sizeof *s->buf, k, s->f) != k)
+            return saa_set_error(SAA_EIO, "scores: cannot read back the temporary file");
+        s->bpos = 0, s->blen = (int)k;
+    }
+    s->head = s->buf[s->bpos++];
+    s->next++;
+    s->has_head = 1;
+    return SAA_OK;
 }
+
+static int stream_rewind(saa_score_stream *st)
+{
+    for (int i = 0; i < st->nsrc; i++) {
+        stream_src *s = &st->src[i];
+        s->next = 0, s->bpos = s->blen = 0;
+        if (s->f) rewind(s->f);
+        int rc = src_fill(s);
+        if (rc != SAA_OK) return rc;
+    }
+    return SAA_OK;
+}
+
+/* Next distinct score (equal scores of different runs combined): 1, 0 at the end, or an error. */
+static int stream_next(saa_score_stream *st, disk_entry *e)
+{
+    int best = -1;
+    for (int i = 0; i < st->nsrc; i++)
+        if (st->src[i].has_head && (best < 0 || st->src[i].head.value > st->src[best].head.value)) best = i;
+    if (best < 0) return 0;
+    double v = st->src[best].head.value;
+    uint64_t p = 0, q = 0;
+    double r = 0;
+    for (int i = 0; i < st->nsrc; i++) {
+        stream_src *s = &st->src[i];
+        if (!s->has_head || s->head.value != v) continue;
+        p += s->head.pos, q += s->head.neg, r += s->head.pro;
+        int rc = src_fill(s);
+        if (rc != SAA_OK) return rc;
+    }
+    if (p > UINT32_MAX || q > UINT32_MAX) return saa_set_error(SAA_EINVAL, "scores: more than 2^32 samples share one score");
+    *e = (disk_entry){v, r, (uint32_t)p, (uint32_t)q};
+    return 1;
+}
+
+void saa_score_stream_free(saa_score_stream *st)
+{
+    if (!st) return;
+    saa_score_table_free(&st->mem);
+    saa_score_builder_free(st->owner);
+    free(st->src);
+    free(st);
+}
+
+int saa_score_builder_finish_stream(saa_score_builder *b, saa_score_stream **out)
+{
+    *out = NULL;
+    int rc = SAA_OK;
+    while (rc == SAA_OK && b->count >= 2) rc = merge_top(b);
+    saa_score_stream *st = rc == SAA_OK ? calloc(1, sizeof *st) : NULL;
+    if (rc == SAA_OK && !st) rc = saa_set_error(SAA_ENOMEM, "scores: out of memory");
+    if (st) st->src = calloc((size_t)b->ndisk + 1, sizeof *st->src);
+    if (st && !st->src) rc = saa_set_error(SAA_ENOMEM, "scores: out of memory");
+    if (rc != SAA_OK) {
+        if (st) free(st->src);
+        free(st);
+        saa_score_builder_free(b);
+        return rc;
+    }
+    if (b->count == 1) {
+        st->mem = b->runs[0];
+        b->count = 0;
+        st->src[st->nsrc++] = (stream_src){.t = &st->mem, .n = st->mem.n};
+    }
+    for (int i = 0; i < b->ndisk; i++) st->src[st->nsrc++] = (stream_src){.f = b->disk[i], .n = b->disk_n[i]};
+    st->P = b->P, st->N = b->N;
+    st->owner = b;
+    *out = st;
+    return SAA_OK;
+}
+
+/* ---------- the ranking metrics, in one pass over the decreasing distinct scores ---------- */
+
+/* roc_auc_score (roc_curve with drop_intermediate, then np.trapz), average_precision_score (step-wise,
+ * sklearn 1.2), calculate_max_f1 (first maximum in increasing-threshold order = last one here) and the
+ * MVTec AD AU-PRO (compute_pro + trapezoid to fpr_limit, interpolated there, divided by fpr_limit). */
+static int rank_metrics(saa_score_stream *st, int64_t n_regions, double fpr_limit, saa_rank_metrics *m)
+{
+    double P = st->P, N = st->N;
+    m->auroc = m->ap = m->f1 = m->f1_threshold = m->aupro = NAN;
+    int rc = stream_rewind(st);
+    if (rc != SAA_OK) return rc;
+    disk_entry e = {0, 0, 0, 0};
+    int64_t k = 0;
+    double tps = 0, fps = 0;
+    /* AUROC state: the last two raw points and the last kept point (prefix (0, 0)) */
+    double f1v = 0, t1v = 0, f2v = 0, t2v = 0, kf = 0, kt = 0, area = 0;
+    /* AP / F1 */
+    double prev_recall = 0, ap = 0, best = -1, best_thr = NAN;
+    /* AU-PRO */
+    double px = 0, py = 0, parea = 0, cum_pro = 0;
+    int pro_done = 0, hit_limit = 0;
+    while ((rc = stream_next(st, &e)) == 1) {
+        tps += e.pos;
+        fps += e.neg;
+        double ps = tps + fps;
+        /* AP, F1 */
+        double precision = tps / ps, recall = P > 0 ? tps / P : 1.0;
+        ap += (recall - prev_recall) * precision;
+        prev_recall = recall;
+        double a = 2 * precision * recall, b = precision + recall, f1 = b != 0 ? a / b : 0.0;
+        if (f1 >= best) best = f1, best_thr = e.value;
+        /* AUROC: point k-1 is kept when the second difference at it is nonzero (k-1 > 0) */
+        if (k >= 2) {
+            int keep = (fps - 2 * f1v + f2v) != 0 || (tps - 2 * t1v + t2v) != 0;
+            if (keep) {
+                double fx = f1v / N, ty = t1v / P;
+                area += (fx - kf) * (ty + kt) / 2.0;
+                kf = fx, kt = ty;
+            }
+        } else if (k == 1) { /* point 0 is always kept */
+            double fx = f1v / N, ty = t1v / P;
+            area += (fx - kf) * (ty + kt) / 2.0;
+            kf = fx, kt = ty;
+        }
+        f2v = f1v, t2v = t1v, f1v = fps, t1v = tps;
+        /* AU-PRO */
+        cum_pro += e.pro;
+        if (!pro_done && N > 0 && n_regions > 0) {
+            double x = fmin(fps / N, 1.0), y = fmin(cum_pro / (double)n_regions, 1.0);
+            if (x == fpr_limit) hit_limit = 1;
+            if (x <= fpr_limit) {
+                parea += 0.5 * (y + py) * (x - px);
+                px = x, py = y;
+            } else {
+                if (!hit_limit) {
+                    double yi = py + (y - py) * (fpr_limit - px) / (x - px);
+                    parea += 0.5 * (yi + py) * (fpr_limit - px);
+                }
+                pro_done = 1;
+            }
+        }
+        k++;
+    }
+    if (rc < 0) return rc;
+    if (k == 0) return SAA_OK;
+    /* last point (always kept) */
+    {
+        double fx = f1v / N, ty = t1v / P;
+        area += (fx - kf) * (ty + kt) / 2.0;
+    }
+    if (P > 0 && N > 0) m->auroc = area;
+    m->ap = ap;
+    m->f1 = best;
+    m->f1_threshold = best_thr;
+    if (N > 0 && n_regions > 0) {
+        if (!pro_done && !hit_limit) { /* the final (1, 1) point lies beyond the limit */
+            double yi = py + (1.0 - py) * (fpr_limit - px) / (1.0 - px);
+            parea += 0.5 * (yi + py) * (fpr_limit - px);
+        }
+        m->aupro = parea / fpr_limit;
+    }
+    return SAA_OK;
+}
+
+int saa_score_stream_metrics(saa_score_stream *st, int64_t n_regions, double fpr_limit, saa_rank_metrics *out)
+{
+    return rank_metrics(st, n_regions, fpr_limit, out);
+}
+
+static int table_metrics(const saa_score_table *t, int64_t n_regions, double fpr_limit, saa_rank_metrics *m)
+{
+    stream_src src = {.t = t, .n = t->n};
+    saa_score_stream st = {0};
+    st.nsrc = 1;
+    st.src = &src;
+    for (int64_t i = 0; i < t->n; i++) st.P += t->pos[i], st.N += t->neg[i];
+    return rank_metrics(&st, n_regions, fpr_limit, m);
+}
+
+/* ---------- sklearn curves ---------- */
 
 /* mirrors sklearn/metrics/_ranking.py: roc_curve (1.2) */
 int saa_roc_curve(const saa_score_table *t, int drop_intermediate, double **fpr, double **tpr, double **thr,
@@ -236,93 +534,28 @@ int saa_roc_curve(const saa_score_table *t, int drop_intermediate, double **fpr,
     return SAA_OK;
 }
 
-/* mirrors roc_auc_score -> _binary_roc_auc_score -> auc(fpr, tpr) (np.trapz) */
 double saa_roc_auc(const saa_score_table *t)
 {
-    double P, N;
-    totals(t, &P, &N);
-    if (t->n == 0 || P == 0 || N == 0) return NAN; /* "Only one class present in y_true" */
-    double *f, *tp, *th;
-    int64_t m;
-    if (saa_roc_curve(t, 1, &f, &tp, &th, &m) != SAA_OK) return NAN;
-    double area = 0;
-    for (int64_t i = 1; i < m; i++) area += (f[i] - f[i - 1]) * (tp[i] + tp[i - 1]) / 2.0;
-    free(f), free(tp), free(th);
-    return area;
+    saa_rank_metrics m;
+    return table_metrics(t, 0, 0.3, &m) == SAA_OK ? m.auroc : NAN;
 }
 
-/* mirrors _binary_uninterpolated_average_precision: -sum(diff(recall) * precision[:-1]) over the
- * precision_recall_curve in increasing-threshold order. */
 double saa_average_precision(const saa_score_table *t)
 {
-    if (t->n == 0) return NAN;
-    double P, N;
-    totals(t, &P, &N);
-    /* walk thresholds from the lowest (all predicted positive) upwards */
-    double tps = P, ps = P + N, sum = 0;
-    for (int64_t r = t->n - 1; r >= 0; r--) {
-        double precision = tps / ps;
-        double recall = P > 0 ? tps / P : 1.0; /* sklearn 1.2: no positive -> recall 1 everywhere */
-        double tps_next = tps - t->pos[r], ps_next = ps - t->pos[r] - t->neg[r];
-        double recall_next = r == 0 ? 0.0 : (P > 0 ? tps_next / P : 1.0);
-        sum += (recall_next - recall) * precision;
-        tps = tps_next, ps = ps_next;
-    }
-    return -sum;
+    saa_rank_metrics m;
+    return table_metrics(t, 0, 0.3, &m) == SAA_OK ? m.ap : NAN;
 }
 
-/* mirrors utils/metrics.py: calculate_max_f1 */
 double saa_max_f1(const saa_score_table *t, double *threshold)
 {
-    *threshold = NAN;
-    if (t->n == 0) return NAN;
-    double P, N;
-    totals(t, &P, &N);
-    double tps = P, ps = P + N, best = -1, best_thr = NAN;
-    for (int64_t r = t->n - 1; r >= 0; r--) {
-        double precision = tps / ps;
-        double recall = P > 0 ? tps / P : 1.0;
-        double a = 2 * precision * recall, b = precision + recall;
-        double f1 = b != 0 ? a / b : 0.0;
-        if (f1 > best) best = f1, best_thr = t->value[r]; /* np.argmax: first maximum */
-        tps -= t->pos[r];
-        ps -= t->pos[r] + t->neg[r];
-    }
-    /* final point (P = 1, R = 0) has F1 = 0 and no threshold; it never wins over an earlier 0 */
-    *threshold = best_thr;
-    return best;
+    saa_rank_metrics m;
+    int rc = table_metrics(t, 0, 0.3, &m);
+    *threshold = rc == SAA_OK ? m.f1_threshold : NAN;
+    return rc == SAA_OK ? m.f1 : NAN;
 }
 
-/* MVTec AD evaluation code: compute_pro (one point per distinct score, (0,0) and (1,1) added, clipped at
- * 1) and trapezoid(x_max = fpr_limit) with linear interpolation at the limit, divided by the limit. */
 double saa_aupro_standard(const saa_score_table *t, int64_t n_regions, double fpr_limit)
 {
-    double P, N;
-    totals(t, &P, &N);
-    if (n_regions <= 0 || N == 0 || t->n == 0) return NAN;
-    double px = 0, py = 0, area = 0, cum_neg = 0, cum_pro = 0;
-    int hit_limit = 0; /* x_max appears exactly among the x values */
-    for (int64_t i = 0; i <= t->n; i++) {
-        double x, y;
-        if (i < t->n) {
-            cum_neg += t->neg[i];
-            cum_pro += t->pro[i];
-            x = fmin(cum_neg / N, 1.0);
-            y = fmin(cum_pro / (double)n_regions, 1.0);
-        } else {
-            x = 1.0, y = 1.0;
-        }
-        if (x == fpr_limit) hit_limit = 1;
-        if (x <= fpr_limit) {
-            area += 0.5 * (y + py) * (x - px);
-        } else {
-            if (!hit_limit) {
-                double yi = py + (y - py) * (fpr_limit - px) / (x - px);
-                area += 0.5 * (yi + py) * (fpr_limit - px);
-            }
-            break;
-        }
-        px = x, py = y;
-    }
-    return area / fpr_limit;
+    saa_rank_metrics m;
+    return table_metrics(t, n_regions, fpr_limit, &m) == SAA_OK ? m.aupro : NAN;
 }
