@@ -497,7 +497,7 @@ int swin_load(saa_weights *w, const char *prefix, const swin_config *cfg, swin_m
  * competing with the OpenMP team). An attention task is a group of windows: partition + norm1, qkv,
  * attention, proj and the residual add all stay in that thread's buffers; an MLP task is a block of
  * token rows. */
-enum { TASK_ROWS = 4096 };
+enum { TASK_ROWS = 1024 };
 
 /* y[rows, out] (=|+=) x[rows, in] W[out, in]^T + b, on the calling thread */
 static void linear_rows(const float *x, int64_t rows, int64_t in, const float *W, const float *bias, int64_t out,
