@@ -292,7 +292,7 @@ static int write_demo(const char *dir)
         for (int i = 0; i < N; i++) {
             demo_item *d = &items[c][i];
             ri[c][i] = (saa_report_item){.id = d->id, .image = d->image, .gt_mask = d->label ? d->gt : NULL,
-                                         .map_npy = d->map, .pred_mask = d->pred, .label = d->label,
+                                         .map_path = d->map, .pred_mask = d->pred, .label = d->label,
                                          .score = d->score};
         }
         /* the maps are normalised to [0, 1] by the metrics: colour by the raw global range */
@@ -339,6 +339,45 @@ static int png_stats(const char *path)
 }
 
 /* ---------- the unit test ---------- */
+
+/* Thumbnails of the test report: rows for items 1, 3 (false positives), 4, 6 (misses), 4 images each. */
+static const int LABELS[7] = {0, 0, 0, 0, 1, 1, 1};
+static const float MAPV[7] = {0, 0.5f, 0, 1.0f, 0.25f, 0, 0.75f};
+
+static int thumbnails_ok(const char *html, const char *dir, double lo, double hi)
+{
+    static const int row_items[4] = {1, 3, 4, 6};
+    int k = 0, uris_ok = 1, pixels_ok = 1;
+    for (const char *p = html; (p = strstr(p, "<img ")); p++, k++) {
+        const char *uri = strstr(p, "src=\"data:image/png;base64,");
+        png_info pi;
+        if (!uri || !decode_uri(p, uri + 5, dir, &pi)) {
+            uris_ok = 0;
+            continue;
+        }
+        if (k >= 16) continue;
+        int i = row_items[k / 4], col = k % 4, want[3];
+        if (col == 0) { /* image: constant colour, 40x30 -> 20x15 */
+            want[0] = 20 * i + 5, want[1] = 200 - 20 * i, want[2] = 77;
+        } else if (col == 1) { /* GT: all defect for anomalous items, empty for normal ones */
+            want[0] = want[1] = want[2] = LABELS[i] ? 255 : 0;
+        } else if (col == 2) { /* map coloured over [lo, hi] */
+            jet_ref((MAPV[i] - lo) / (hi - lo), want);
+        } else { /* predicted mask */
+            want[0] = want[1] = want[2] = i % 2 ? 255 : 0;
+        }
+        int same = pi.w == 20 && pi.h == 15 && pi.constant;
+        for (int j = 0; j < 3; j++) same = same && abs(pi.px[j] - want[j]) <= 1;
+        if (!same) {
+            fprintf(stderr, "thumbnail %d (item %d col %d): %dx%d const %d px %d %d %d, want %d %d %d\n", k, i, col,
+                    pi.w, pi.h, pi.constant, pi.px[0], pi.px[1], pi.px[2], want[0], want[1], want[2]);
+            pixels_ok = 0;
+        }
+    }
+    if (k != 16) fprintf(stderr, "%d thumbnails, expected 16\n", k);
+    return k == 16 && uris_ok && pixels_ok;
+}
+
 
 static const char *find_after(const char *hay, const char *needle)
 {
@@ -434,9 +473,9 @@ int main(int argc, char **argv)
 
     /* category A: hand-set metrics (NaN, -0.0), items with constant colours so each thumbnail is known */
     enum { W = 40, H = 30, NI = 7 };
-    static const int labels[NI] = {0, 0, 0, 0, 1, 1, 1};
+    const int *labels = LABELS;
     static const double scores[NI] = {0.1, 0.9, 0.5, 0.7, 0.2, 0.95, 0.4};
-    static const float mapv[NI] = {0, 0.5f, 0, 1.0f, 0.25f, 0, 0.75f};
+    const float *mapv = MAPV;
     char img_p[NI][600], gt_p[NI][600], map_p[NI][600], pred_p[NI][600], ids[NI][32];
     saa_report_item items[NI];
     for (int i = 0; i < NI; i++) {
@@ -451,7 +490,7 @@ int main(int argc, char **argv)
         CHECK(write_const_map(map_p[i], 16, 16, mapv[i]) == SAA_OK);
         CHECK(write_const_mask(pred_p[i], W, H, i % 2 ? 255 : 0) == SAA_OK);
         items[i] = (saa_report_item){.id = ids[i], .image = img_p[i], .gt_mask = labels[i] ? gt_p[i] : NULL,
-                                     .map_npy = map_p[i], .pred_mask = pred_p[i], .label = labels[i],
+                                     .map_path = map_p[i], .pred_mask = pred_p[i], .label = labels[i],
                                      .score = scores[i]};
     }
     /* item 0 (lowest normal) is never picked with gallery_n = 2: a missing file there must not matter */
@@ -473,6 +512,8 @@ int main(int argc, char **argv)
     mb.n_images = 4, mb.n_anomalous = 2;
     mb.image_auroc = 0.50001;
     mb.pixel_ap = 0.6;
+    mb.pixel_auroc = 0.9;
+    mb.aupro = 0.7;
     mb.image_ap = 1.0;
     double b_scores[4] = {0.1, 0.8, 0.3, 0.9};
     int b_labels[4] = {0, 1, 0, 1};
@@ -509,12 +550,16 @@ int main(int argc, char **argv)
         int n_img, n_svg, n_table;
         CHECK(tags_balanced(html, &n_img, &n_svg, &n_table));
         CHECK(n_img == 16);  /* A: 2 false positives + 2 misses, 4 thumbnails each; B has no items */
-        CHECK(n_svg == 4 + 5); /* ROC, PR, PRO, region F1 per category + B's extra curve */
+        CHECK(n_svg == 4 + 5 + 1); /* ROC, PR, PRO, region F1 per category, B's extra curve, A's colour bar */
         CHECK(n_table == 1 + 2 + 2); /* summary, two metric tables, A's two galleries (B: notes) */
         CHECK(strstr(html, "Pixel ROC") && strstr(html, "AUROC 75.00"));
         /* self-contained: no external references */
         CHECK(!strstr(html, "src=\"http") && !strstr(html, "href=\"http") && !strstr(html, "<script") &&
-              !strstr(html, "<link") && !strstr(html, "url("));
+              !strstr(html, "<link"));
+        int urls_internal = 1; /* url() only for the colour bar's gradient within the page */
+        for (const char *u = html; (u = strstr(u, "url(")); u++) urls_internal &= u[4] == '#';
+        CHECK(urls_internal);
+        CHECK(strstr(html, "max F_r " DASH) != NULL); /* A's NaN F_r in its plot summary */
         /* escaping */
         CHECK(strstr(html, "A&lt;b&gt;&amp;&quot;x&quot;") && !strstr(html, "A<b>"));
         CHECK(strstr(html, "<title>Eval &lt;test&gt;</title>") != NULL);
@@ -525,46 +570,21 @@ int main(int argc, char **argv)
                              "</td><td>" DASH "</td><td>50.00</td>";
         CHECK(rowa && !strncmp(strstr(rowa, "<td>"), want_a, strlen(want_a)));
         const char *mean = strstr(html, "<tr class=\"mean\">");
-        const char *want_mean = "<td>11</td><td>5</td><td>73.77</td><td>50.00</td><td>12.34*</td><td>100.00*</td>"
-                                "<td>60.00*</td><td>" DASH "</td><td>50.00*</td>";
+        /* mean: undefined where a category is (I-F1, P-AP, F_p), else the plain mean */
+        const char *want_mean = "<td>11</td><td>5</td><td>73.77</td><td>50.00</td><td>" DASH "</td><td>95.00</td>"
+                                "<td>" DASH "</td><td>" DASH "</td><td>60.00</td><td>" DASH "</td>";
         CHECK(mean && !strncmp(strstr(mean, "<td>"), want_mean, strlen(want_mean)));
-        CHECK(strstr(html, "* mean over the categories where the metric is defined") != NULL);
         /* picks: false positives good/1 (0.9) then good/3 (0.7); misses crack/4 (0.2) then crack/6 (0.4) */
         const char *g1 = strstr(html, ">good/1<"), *g3 = strstr(html, ">good/3<"), *c4 = strstr(html, ">crack/4<"),
                    *c6 = strstr(html, ">crack/6<");
         CHECK(g1 && g3 && c4 && c6 && g1 < g3 && g3 < c4 && c4 < c6);
         CHECK(!strstr(html, ">good/2<") && !strstr(html, ">crack/5<") && !strstr(html, ">good/0<"));
         CHECK(strstr(html, "score 0.9000") && strstr(html, "score 0.2000"));
-        /* every data URI: valid PNG of the declared size; the thumbnails of each row in order */
-        static const int row_items[4] = {1, 3, 4, 6};
-        int k = 0, uris_ok = 1, pixels_ok = 1;
-        for (const char *p = html; (p = strstr(p, "<img ")); p++, k++) {
-            const char *uri = strstr(p, "src=\"data:image/png;base64,");
-            png_info pi;
-            if (!uri || !decode_uri(p, uri + 5, dir, &pi)) {
-                uris_ok = 0;
-                continue;
-            }
-            if (k >= 16) continue;
-            int i = row_items[k / 4], col = k % 4, want[3];
-            if (col == 0) { /* image: constant colour, 40x30 -> 20x15 */
-                want[0] = 20 * i + 5, want[1] = 200 - 20 * i, want[2] = 77;
-            } else if (col == 1) { /* GT: all defect for anomalous items, empty for normal ones */
-                want[0] = want[1] = want[2] = labels[i] ? 255 : 0;
-            } else if (col == 2) { /* map coloured by the category range [0, 1] */
-                jet_ref(mapv[i], want);
-            } else { /* predicted mask */
-                want[0] = want[1] = want[2] = i % 2 ? 255 : 0;
-            }
-            int same = pi.w == 20 && pi.h == 15 && pi.constant;
-            for (int j = 0; j < 3; j++) same = same && abs(pi.px[j] - want[j]) <= 1;
-            if (!same) {
-                fprintf(stderr, "thumbnail %d (item %d col %d): %dx%d const %d px %d %d %d, want %d %d %d\n", k, i,
-                        col, pi.w, pi.h, pi.constant, pi.px[0], pi.px[1], pi.px[2], want[0], want[1], want[2]);
-                pixels_ok = 0;
-            }
-        }
-        CHECK(k == 16 && uris_ok && pixels_ok);
+        /* every data URI: valid PNG of the declared size; the thumbnails of each row in order; maps coloured
+         * by the category range [0, 1] */
+        CHECK(thumbnails_ok(html, dir, 0.0, 1.0));
+        CHECK(strstr(html, "(the evaluation&#39;s global range)") || strstr(html, "(the evaluation's global range)"));
+        CHECK(strstr(html, "</svg> 0 to 1</p>") != NULL);
         /* A's PR step curve integrates to its AP: by score 0.95 P, 0.9 N, 0.7 N, 0.5 N, 0.4 P, 0.2 P, 0.1 N the
          * precision at each new recall third is 1, 2/5, 3/6 */
         int ok;
@@ -575,9 +595,19 @@ int main(int argc, char **argv)
         const char *secb = strstr(html, "<h2 id=\"cat-1\">");
         CHECK(secb && strstr(secb, "stroke=\"#1f77b4\" stroke-width=\"2\" d=\"M48.00 228.00L48.00 134.00L48.00 40.00L286.00 40.00\""));
         /* B has no items: notes instead of galleries; NaN summaries as dashes */
-        CHECK(secb && strstr(secb, "No normal images in this category.") && strstr(secb, "AU-PRO (FPR 0.3) " DASH));
+        CHECK(secb && strstr(secb, "No normal images in this category.") && strstr(secb, "AUROC 50.00"));
         free(html);
     }
+
+    /* no usable evaluation range: one scale over the maps shown (0.5, 1.0, 0.25, 0.75 -> [0.25, 1]) */
+    cats[0].map_lo = NAN;
+    snprintf(path2, sizeof path2, "%s/shared.html", dir);
+    CHECK(saa_report_write(path2, "shared", 2, cats, &o) == SAA_OK);
+    html = read_all(path2, NULL);
+    CHECK(html && thumbnails_ok(html, dir, 0.25, 1.0));
+    CHECK(html && strstr(html, "common scale of the maps shown") && strstr(html, "</svg> 0.25 to 1</p>"));
+    free(html);
+    cats[0].map_lo = 0;
 
     /* bad inputs: a picked item's missing image -> error naming it, no report (and an old one untouched) */
     items[1].image = "/nonexistent/missing_image.png";
@@ -600,10 +630,10 @@ int main(int argc, char **argv)
     char badmap[600];
     snprintf(badmap, sizeof badmap, "%s/bad_map.npy", dir);
     CHECK(saa_npy_save_u8(badmap, bytes, 3, (int64_t[]){2, 2, 2}) == SAA_OK);
-    items[3].map_npy = badmap;
+    items[3].map_path = badmap;
     rc = saa_report_write(path2, "x", 2, cats, &o);
     CHECK(rc != SAA_OK && strstr(saa_last_error(), "bad_map.npy") && !test_exists(path2));
-    items[3].map_npy = map_p[3];
+    items[3].map_path = map_p[3];
     /* a missing GT mask */
     items[4].gt_mask = "/nonexistent/gt_missing.png";
     rc = saa_report_write(path2, "x", 2, cats, &o);
@@ -614,7 +644,7 @@ int main(int argc, char **argv)
     CHECK(rc == SAA_EIO && strstr(saa_last_error(), "/nonexistent/dir/report.html"));
     /* in-memory map instead of a .npy, and everything valid again */
     double mem_map[4] = {0.5, 0.5, 0.5, 0.5};
-    items[3].map_npy = NULL, items[3].map = mem_map, items[3].map_w = 2, items[3].map_h = 2;
+    items[3].map_path = NULL, items[3].map = mem_map, items[3].map_w = 2, items[3].map_h = 2;
     rc = saa_report_write(path2, "x", 2, cats, &o);
     CHECK(rc == SAA_OK && test_exists(path2));
 
@@ -631,7 +661,7 @@ int main(int argc, char **argv)
         saa_report_item ri[6];
         for (int i = 0; i < 6; i++)
             ri[i] = (saa_report_item){.id = di[i].id, .image = di[i].image, .gt_mask = di[i].label ? di[i].gt : NULL,
-                                      .map_npy = di[i].map, .pred_mask = di[i].pred, .label = di[i].label,
+                                      .map_path = di[i].map, .pred_mask = di[i].pred, .label = di[i].label,
                                       .score = di[i].score};
         saa_report_category cc = {.name = "computed", .metrics = &mc, .map_lo = lo, .map_hi = hi, .n_items = 6,
                                   .items = ri};
@@ -639,7 +669,7 @@ int main(int argc, char **argv)
         CHECK(saa_report_write(path2, "computed", 1, &cc, NULL) == SAA_OK);
         char *h = read_all(path2, NULL);
         int n_img, n_svg, n_table;
-        CHECK(h && tags_balanced(h, &n_img, &n_svg, &n_table) && n_img == 6 * 4 && n_svg == 4);
+        CHECK(h && tags_balanced(h, &n_img, &n_svg, &n_table) && n_img == 6 * 4 && n_svg == 4 + 1);
         /* the PRO curve and region F1 curves were drawn (not "undefined") */
         CHECK(h && strstr(h, "stroke=\"#2ca02c\" stroke-width=\"2\" d=\"M") &&
               strstr(h, "stroke=\"#9467bd\" stroke-width=\"2\" d=\"M"));

@@ -3,6 +3,9 @@
  * base64 PNG thumbnails), plus a summary table with one row per category and the dataset mean row.
  * The file references nothing external (no scripts, fonts, stylesheets or image files).
  *
+ * The summary's mean row is the plain mean over categories, undefined when any category's value is (as
+ * the mean row of saa eval's metrics.json/.csv).
+ *
  * Everything is rendered in memory and written to PATH.part, then renamed onto PATH: a failure (a
  * missing or corrupt image, a bad map) returns an error naming the category and file and leaves no
  * report behind (an existing PATH is left untouched). */
@@ -23,8 +26,9 @@ typedef struct {
     const char *id;        /* shown name, e.g. "crack/000" (NULL: the image path) */
     const char *image;     /* image file (PNG/JPEG) */
     const char *gt_mask;   /* ground-truth mask file, NULL = no mask (normal image: shown empty) */
-    const char *map_npy;   /* anomaly map .npy (float32/float64, HxW or 1xHxW), or NULL and map below */
-    const double *map;     /* anomaly map map_h x map_w in memory (used when map_npy is NULL; NULL: no map) */
+    const char *map_path;  /* anomaly map file as saa eval reads it (saa_eval_load_map: float32 .npy HxW or
+                              1xHxW, or a gray 8/16-bit PNG), or NULL and map below */
+    const double *map;     /* anomaly map map_h x map_w in memory (used when map_path is NULL; NULL: no map) */
     int map_w, map_h;
     const char *pred_mask; /* predicted mask file (e.g. STEM_mask.png), NULL: not shown */
     int label;             /* 1 = anomalous */
@@ -46,8 +50,9 @@ typedef struct {
     const char *name;          /* category name */
     const saa_metrics *metrics; /* NaN fields are shown as "—"; image_scores/labels give the image ROC/PR;
                                    pro_fprs/pro_pros the PRO curve; fr_* the region F1 curve */
-    double map_lo, map_hi;     /* colour range of the gallery maps (the evaluation's global min/max); when
-                                  not finite or map_hi <= map_lo each map is scaled by its own min/max */
+    double map_lo, map_hi;     /* colour range of the gallery maps (the evaluation's global min/max, in the
+                                  units of the map files); when not finite or map_hi <= map_lo: the min/max
+                                  over the maps shown in the category's gallery (one shared scale) */
     int n_items;
     const saa_report_item *items;
     int n_curves;              /* extra curves drawn after the built-in ones */

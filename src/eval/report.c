@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "saa/eval.h"
 #include "saa/image.h"
 #include "saa/metrics.h"
-#include "saa/npy.h"
 #include "saa/report.h"
 #include "saa/tensor.h"
 
@@ -354,41 +354,25 @@ static int mask_thumb(const char *path, int tw, int th, uint8_t **out)
 static int load_map(const saa_report_item *it, const double **map, int *w, int *h, double **owned)
 {
     *owned = NULL;
-    if (!it->map_npy) {
+    if (!it->map_path) {
         if (!it->map || it->map_w <= 0 || it->map_h <= 0)
-            return saa_set_error(SAA_EINVAL, "item %s has no anomaly map (map_npy or map)",
+            return saa_set_error(SAA_EINVAL, "item %s has no anomaly map (map_path or map)",
                                  it->id ? it->id : it->image);
         *map = it->map, *w = it->map_w, *h = it->map_h;
         return SAA_OK;
     }
-    saa_tensor *t = NULL;
-    int rc = saa_npy_load(it->map_npy, &t);
+    double *d = NULL;
+    int rc = saa_eval_load_map(it->map_path, &d, w, h);
     if (rc != SAA_OK) return rc;
-    int nd = t->ndim;
-    if (!((t->dtype == SAA_F32 || t->dtype == SAA_F64) &&
-          (nd == 2 || (nd == 3 && t->shape[0] == 1)) && t->shape[nd - 1] > 0 && t->shape[nd - 2] > 0 &&
-          t->shape[nd - 1] <= 1 << 15 && t->shape[nd - 2] <= 1 << 15)) {
-        char shape[128];
-        saa_shape_str(t, shape, sizeof shape);
-        rc = saa_set_error(SAA_EFORMAT, "%s: expected a float32/float64 HxW anomaly map, got %s %s", it->map_npy,
-                           saa_dtype_name(t->dtype), shape);
-        saa_tensor_free(t);
-        return rc;
+    if (*w <= 0 || *h <= 0 || *w > 1 << 15 || *h > 1 << 15) {
+        free(d);
+        return saa_set_error(SAA_EFORMAT, "%s: anomaly map of %dx%d pixels", it->map_path, *h, *w);
     }
-    *h = (int)t->shape[nd - 2], *w = (int)t->shape[nd - 1];
-    int64_t n = (int64_t)*w * *h;
-    double *d = malloc((size_t)n * sizeof *d);
-    if (!d) {
-        saa_tensor_free(t);
-        return saa_set_error(SAA_ENOMEM, "report: out of memory");
-    }
-    for (int64_t i = 0; i < n; i++) d[i] = saa_tensor_get(t, i);
-    saa_tensor_free(t);
     *map = d, *owned = d;
     return SAA_OK;
 }
 
-/* Colour-mapped map thumbnail; lo/hi the colour range (per-map min/max when the range is unusable). */
+/* Colour-mapped map thumbnail over the colour range [lo, hi] (hi > lo); NaN pixels grey. */
 static int map_thumb(const saa_report_item *it, double lo, double hi, int tw, int th, uint8_t **out)
 {
     const double *map = NULL;
@@ -397,12 +381,6 @@ static int map_thumb(const saa_report_item *it, double lo, double hi, int tw, in
     int rc = load_map(it, &map, &w, &h, &owned);
     if (rc != SAA_OK) return rc;
     int64_t n = (int64_t)w * h;
-    if (!(isfinite(lo) && isfinite(hi) && hi > lo)) {
-        lo = INFINITY, hi = -INFINITY;
-        for (int64_t i = 0; i < n; i++)
-            if (isfinite(map[i])) lo = map[i] < lo ? map[i] : lo, hi = map[i] > hi ? map[i] : hi;
-        if (!(hi > lo)) hi = lo + 1; /* constant map: its lowest colour */
-    }
     uint8_t *rgb = malloc((size_t)n * 3);
     if (!rgb) {
         free(owned);
@@ -420,8 +398,58 @@ static int map_thumb(const saa_report_item *it, double lo, double hi, int tw, in
     return rc;
 }
 
+/* The colour range of a category's gallery: the given evaluation range when usable, else the min/max over
+ * the maps shown (read once here, again when drawn: only one map is in memory at a time). *shared = 1 in
+ * the second case. */
+static int gallery_range(const saa_report_category *cat, const int *idx, int n, double *lo, double *hi,
+                         int *shared)
+{
+    *shared = 0;
+    if (isfinite(cat->map_lo) && isfinite(cat->map_hi) && cat->map_hi > cat->map_lo) {
+        *lo = cat->map_lo, *hi = cat->map_hi;
+        return SAA_OK;
+    }
+    *shared = 1;
+    double a = INFINITY, b = -INFINITY;
+    for (int k = 0; k < n; k++) {
+        const saa_report_item *it = &cat->items[idx[k]];
+        if (!it->map_path && !it->map) continue;
+        const double *map;
+        double *owned;
+        int w, h;
+        int rc = load_map(it, &map, &w, &h, &owned);
+        if (rc != SAA_OK) return rc;
+        for (int64_t i = 0; i < (int64_t)w * h; i++)
+            if (isfinite(map[i])) a = map[i] < a ? map[i] : a, b = map[i] > b ? map[i] : b;
+        free(owned);
+    }
+    if (!isfinite(a)) a = 0, b = 1;
+    if (!(b > a)) b = a + 1; /* constant maps: the lowest colour */
+    *lo = a, *hi = b;
+    return SAA_OK;
+}
+
+/* Horizontal colour bar of the map colours with the range's ends. */
+static void colour_bar(sbuf *b, int cat_index, double lo, double hi, int shared)
+{
+    sb_printf(b, "<p class=\"note\">Anomaly map colours (%s): <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"200\" "
+                 "height=\"12\" class=\"cbar\"><defs><linearGradient id=\"cbar-%d\">",
+              shared ? "common scale of the maps shown" : "the evaluation's global range", cat_index);
+    for (int k = 0; k <= 8; k++) {
+        uint8_t c[3];
+        saa_report_colormap(k / 8.0, c);
+        sb_printf(b, "<stop offset=\"%.3f\" stop-color=\"#%02x%02x%02x\"/>", k / 8.0, c[0], c[1], c[2]);
+    }
+    sb_printf(b, "</linearGradient></defs><rect x=\"0\" y=\"0\" width=\"200\" height=\"12\" fill=\"url(#cbar-%d)\"/>"
+                 "</svg> ", cat_index);
+    sb_num(b, lo, "%.4g");
+    sb_puts(b, " to ");
+    sb_num(b, hi, "%.4g");
+    sb_puts(b, "</p>\n");
+}
+
 /* One gallery row: id, label, score, then image | GT | map | mask thumbnails. */
-static int gallery_row(sbuf *b, const saa_report_category *cat, const saa_report_item *it, int rank, int thumb)
+static int gallery_row(sbuf *b, const saa_report_item *it, double lo, double hi, int rank, int thumb)
 {
     const char *id = it->id ? it->id : it->image;
     if (!it->image) return saa_set_error(SAA_EINVAL, "item %s has no image path", id ? id : "(unnamed)");
@@ -440,7 +468,7 @@ static int gallery_row(sbuf *b, const saa_report_category *cat, const saa_report
         else if (!(t_gt = calloc((size_t)tw * th, 1)))
             rc = saa_set_error(SAA_ENOMEM, "report: out of memory");
     }
-    if (rc == SAA_OK && (it->map_npy || it->map)) rc = map_thumb(it, cat->map_lo, cat->map_hi, tw, th, &t_map);
+    if (rc == SAA_OK && (it->map_path || it->map)) rc = map_thumb(it, lo, hi, tw, th, &t_map);
     if (rc == SAA_OK && it->pred_mask) rc = mask_thumb(it->pred_mask, tw, th, &t_pred);
     if (rc == SAA_OK) {
         sb_printf(b, "<tr><td class=\"rk\">%d</td><td class=\"id\">", rank);
@@ -499,29 +527,41 @@ static int pick_worst(const saa_report_category *cat, int label, int n, int *idx
     return k;
 }
 
-static int gallery(sbuf *b, const saa_report_category *cat, int label, const saa_report_options *o)
+static int gallery_table(sbuf *b, const saa_report_category *cat, int label, const int *idx, int k, double lo,
+                         double hi, int thumb)
 {
     static const char *head[2] = {"Worst false positives: normal images with the highest scores",
                                   "Worst misses: anomalous images with the lowest scores"};
     sb_printf(b, "<h3>%s</h3>\n", head[label != 0]);
-    int n = o->gallery_n;
-    int *idx = malloc((size_t)(n > 0 ? n : 1) * sizeof *idx);
-    if (!idx) return saa_set_error(SAA_ENOMEM, "report: out of memory");
-    int k = pick_worst(cat, label, n, idx);
-    if (k < 0) {
-        free(idx);
-        return saa_set_error(SAA_ENOMEM, "report: out of memory");
-    }
     if (k == 0) {
         sb_printf(b, "<p class=\"note\">No %s images in this category.</p>\n", label ? "anomalous" : "normal");
-        free(idx);
         return SAA_OK;
     }
     sb_puts(b, "<table class=\"gallery\"><thead><tr><th>#</th><th>image / score</th><th>image</th>"
                "<th>ground truth</th><th>anomaly map</th><th>predicted mask</th></tr></thead><tbody>\n");
     int rc = SAA_OK;
-    for (int i = 0; i < k && rc == SAA_OK; i++) rc = gallery_row(b, cat, &cat->items[idx[i]], i + 1, o->thumb_size);
+    for (int i = 0; i < k && rc == SAA_OK; i++) rc = gallery_row(b, &cat->items[idx[i]], lo, hi, i + 1, thumb);
     sb_puts(b, "</tbody></table>\n");
+    return rc;
+}
+
+/* The category's galleries: the n worst false positives and the n worst misses on one colour scale. */
+static int gallery(sbuf *b, const saa_report_category *cat, int cat_index, const saa_report_options *o)
+{
+    int n = o->gallery_n;
+    int *idx = malloc((size_t)(2 * n > 0 ? 2 * n : 1) * sizeof *idx);
+    if (!idx) return saa_set_error(SAA_ENOMEM, "report: out of memory");
+    int k0 = pick_worst(cat, 0, n, idx), k1 = k0 < 0 ? -1 : pick_worst(cat, 1, n, idx + k0);
+    if (k1 < 0) {
+        free(idx);
+        return saa_set_error(SAA_ENOMEM, "report: out of memory");
+    }
+    double lo = 0, hi = 1;
+    int shared = 0;
+    int rc = gallery_range(cat, idx, k0 + k1, &lo, &hi, &shared);
+    if (rc == SAA_OK && k0 + k1 > 0) colour_bar(b, cat_index, lo, hi, shared);
+    if (rc == SAA_OK) rc = gallery_table(b, cat, 0, idx, k0, lo, hi, o->thumb_size);
+    if (rc == SAA_OK) rc = gallery_table(b, cat, 1, idx + k0, k1, lo, hi, o->thumb_size);
     free(idx);
     return rc;
 }
@@ -580,28 +620,21 @@ static void summary_table(sbuf *b, int n_cats, const saa_report_category *cats)
         }
         sb_puts(b, "</tr>\n");
     }
-    /* the paper's dataset rows: the mean over categories (pandas mean: undefined entries skipped, marked *) */
+    /* the paper's dataset rows: the mean over categories, undefined when any category's value is (as the
+     * mean row of saa eval's metrics.json / metrics.csv) */
     int64_t n_img = 0, n_anom = 0;
     for (int k = 0; k < n_cats; k++)
         if (cats[k].metrics) n_img += cats[k].metrics->n_images, n_anom += cats[k].metrics->n_anomalous;
     sb_printf(b, "<tr class=\"mean\"><td class=\"name\">mean</td><td>%lld</td><td>%lld</td>", (long long)n_img,
               (long long)n_anom);
-    int partial_any = 0;
     for (int c = 0; c < N_COLS; c++) {
         double sum = 0;
-        int defined = 0;
-        for (int k = 0; k < n_cats; k++) {
-            double v = col_value(cats[k].metrics, c);
-            if (!isnan(v)) sum += v, defined++;
-        }
+        for (int k = 0; k < n_cats; k++) sum += col_value(cats[k].metrics, c);
         sb_puts(b, "<td>");
-        sb_pct(b, defined ? sum / defined : NAN);
-        if (defined && defined < n_cats) sb_puts(b, "*"), partial_any = 1;
+        sb_pct(b, n_cats ? sum / n_cats : NAN);
         sb_puts(b, "</td>");
     }
     sb_puts(b, "</tr>\n</tbody></table>\n");
-    if (partial_any)
-        sb_puts(b, "<p class=\"note\">* mean over the categories where the metric is defined.</p>\n");
 }
 
 static void category_table(sbuf *b, const saa_metrics *m)
@@ -717,6 +750,7 @@ static const char *STYLE =
     "table.gallery td,table.gallery th{border:1px solid #ddd;padding:4px;font-size:12px;vertical-align:middle}"
     "table.gallery td.id{max-width:200px;word-break:break-all}"
     "table.gallery img{display:block;image-rendering:auto}"
+    "svg.cbar{vertical-align:middle;border:1px solid #999}"
     ".bad{color:#b00020}.ok{color:#0a7a2f}";
 
 void saa_report_options_default(saa_report_options *o)
@@ -750,8 +784,7 @@ static int render(sbuf *b, const char *title, int n_cats, const saa_report_categ
         category_table(b, cat->metrics);
         int rc = category_plots(b, cat);
         sb_puts(b, "</div>\n");
-        if (rc == SAA_OK && o->gallery_n > 0) rc = gallery(b, cat, 0, o);
-        if (rc == SAA_OK && o->gallery_n > 0) rc = gallery(b, cat, 1, o);
+        if (rc == SAA_OK && o->gallery_n > 0) rc = gallery(b, cat, k, o);
         if (rc != SAA_OK) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", saa_last_error());
