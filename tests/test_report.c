@@ -680,6 +680,58 @@ int main(int argc, char **argv)
         CHECK(system(cmd) == 0);
     }
 
+    /* items from saa eval's maps folder: MAPS/CATEGORY/TYPE/STEM_map.npy + STEM_mask.png, or TYPE/STEM.npy */
+    {
+        char root[100], p_img[2][200], p_gt[200], p_map[2][200], p_pred[200];
+        snprintf(root, sizeof root, "%s/maps", dir);
+        char mk[300];
+        snprintf(mk, sizeof mk, "mkdir -p '%s/cat/good' '%s/cat/crack'", root, root);
+        CHECK(system(mk) == 0);
+        uint8_t grey[3] = {100, 100, 100};
+        snprintf(p_img[0], sizeof p_img[0], "%s/a.png", dir);
+        snprintf(p_img[1], sizeof p_img[1], "%s/b.png", dir);
+        snprintf(p_gt, sizeof p_gt, "%s/b_mask.png", dir);
+        snprintf(p_map[0], sizeof p_map[0], "%s/cat/good/a_map.npy", root);
+        snprintf(p_pred, sizeof p_pred, "%s/cat/good/a_mask.png", root);
+        snprintf(p_map[1], sizeof p_map[1], "%s/cat/crack/b.npy", root);
+        CHECK(write_const_rgb(p_img[0], 8, 6, grey) == SAA_OK && write_const_rgb(p_img[1], 8, 6, grey) == SAA_OK);
+        CHECK(write_const_mask(p_gt, 8, 6, 255) == SAA_OK && write_const_mask(p_pred, 8, 6, 0) == SAA_OK);
+        CHECK(write_const_map(p_map[0], 4, 4, 0.2f) == SAA_OK && write_const_map(p_map[1], 4, 4, 0.9f) == SAA_OK);
+        char id0[] = "good/a", id1[] = "crack/b", ty0[] = "good", ty1[] = "crack", catname[] = "cat";
+        saa_sample smp[2] = {{p_img[0], NULL, 0, ty0, id0, 8, 6}, {p_img[1], p_gt, 1, ty1, id1, 8, 6}};
+        saa_dataset ds = {SAA_DS_FOLDER, catname, 2, smp};
+        saa_metrics mm;
+        metrics_nan(&mm);
+        double sc[2] = {0.25, 0.75};
+        int lb[2] = {0, 1};
+        mm.n_images = 2, mm.n_anomalous = 1, mm.image_scores = sc, mm.image_labels = lb;
+        saa_report_item *its = NULL;
+        int nits = 0;
+        CHECK(saa_report_items_from_maps(&ds, root, &mm, &its, &nits) == SAA_OK && nits == 2);
+        if (its && nits == 2) {
+            CHECK(!strcmp(its[0].id, "good/a") && !strcmp(its[0].image, p_img[0]) && !its[0].gt_mask);
+            CHECK(!strcmp(its[0].map_path, p_map[0]) && its[0].pred_mask && !strcmp(its[0].pred_mask, p_pred));
+            CHECK(its[0].label == 0 && its[0].score == 0.25);
+            CHECK(!strcmp(its[1].map_path, p_map[1]) && !its[1].pred_mask && !strcmp(its[1].gt_mask, p_gt));
+            CHECK(its[1].label == 1 && its[1].score == 0.75);
+            saa_report_category cm = {.name = "cat", .metrics = &mm, .map_lo = NAN, .map_hi = NAN, .n_items = nits,
+                                      .items = its};
+            snprintf(path2, sizeof path2, "%s/maps.html", dir);
+            CHECK(saa_report_write(path2, "maps", 1, &cm, NULL) == SAA_OK);
+            html = read_all(path2, NULL);
+            int n_img = 0, n_svg, n_table;
+            CHECK(html && tags_balanced(html, &n_img, &n_svg, &n_table) && n_img == 4 + 3); /* b: no prediction */
+            free(html);
+        }
+        saa_report_items_free(its, nits);
+        mm.n_images = 3; /* metrics of another set */
+        CHECK(saa_report_items_from_maps(&ds, root, &mm, &its, &nits) == SAA_EINVAL && !its && nits == 0);
+        mm.n_images = 2;
+        remove(p_map[1]); /* a sample without a map */
+        CHECK(saa_report_items_from_maps(&ds, root, &mm, &its, &nits) != SAA_OK && !its);
+        CHECK(strstr(saa_last_error(), "crack/b") != NULL);
+    }
+
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);

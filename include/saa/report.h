@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "saa/datasets.h"
 #include "saa/metrics.h"
 
 #ifdef __cplusplus
@@ -70,6 +71,15 @@ void saa_report_options_default(saa_report_options *o);
 /* Writes the report (opts NULL = defaults). Returns SAA_OK or an error (nothing written). */
 int saa_report_write(const char *path, const char *title, int n_categories, const saa_report_category *cats,
                      const saa_report_options *opts);
+
+/* Gallery items for a category evaluated from maps on disk (saa eval --maps): item i = sample i of d, with
+ * id, image and GT mask from the sample, the map that saa_eval_find_map finds, the predicted mask
+ * STEM_mask.png next to a STEM_map.npy / STEM_map.png / STEM_map_full.npy when that file exists (saa segment's
+ * outputs), and score = m->image_scores[i] (m: saa_eval_maps of the same dataset, so n_images = d->n).
+ * *items is malloc'd (n = d->n); free it with saa_report_items_free. */
+int saa_report_items_from_maps(const saa_dataset *d, const char *maps_dir, const saa_metrics *m,
+                               saa_report_item **items, int *n);
+void saa_report_items_free(saa_report_item *items, int n);
 
 /* Helpers used by the report, exposed for tests and other writers. */
 /* Standard base64 (RFC 4648, with padding) of n bytes into a new NUL-terminated string (NULL: no memory). */

@@ -728,6 +728,86 @@ static int category_plots(sbuf *b, const saa_report_category *cat)
     return SAA_OK;
 }
 
+/* ---------- items from saa eval's maps ---------- */
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* STEM_mask.png next to STEM_map.npy / STEM_map.png / STEM_map_full.npy, when it exists. */
+static int pred_mask_next_to(const char *map_path, char **out)
+{
+    static const char *suffixes[] = {"_map_full.npy", "_map.npy", "_map.png"};
+    *out = NULL;
+    size_t n = strlen(map_path);
+    for (int k = 0; k < 3; k++) {
+        size_t m = strlen(suffixes[k]);
+        if (n < m || strcmp(map_path + n - m, suffixes[k])) continue;
+        char *p = malloc(n - m + sizeof "_mask.png");
+        if (!p) return saa_set_error(SAA_ENOMEM, "report: out of memory");
+        memcpy(p, map_path, n - m);
+        memcpy(p + n - m, "_mask.png", sizeof "_mask.png");
+        FILE *f = fopen(p, "rb");
+        if (f) {
+            fclose(f);
+            *out = p;
+        } else {
+            free(p);
+        }
+        break;
+    }
+    return SAA_OK;
+}
+
+void saa_report_items_free(saa_report_item *items, int n)
+{
+    if (!items) return;
+    for (int i = 0; i < n; i++) {
+        free((char *)items[i].id), free((char *)items[i].image), free((char *)items[i].gt_mask);
+        free((char *)items[i].map_path), free((char *)items[i].pred_mask);
+    }
+    free(items);
+}
+
+int saa_report_items_from_maps(const saa_dataset *d, const char *maps_dir, const saa_metrics *m,
+                               saa_report_item **items, int *n)
+{
+    *items = NULL;
+    *n = 0;
+    if (!m || !m->image_scores || m->n_images != d->n || d->n > 1 << 30)
+        return saa_set_error(SAA_EINVAL, "report: %s: metrics of %lld images for a data set of %lld samples",
+                             d->category ? d->category : "?", m ? (long long)m->n_images : 0LL, (long long)d->n);
+    saa_report_item *it = calloc((size_t)(d->n ? d->n : 1), sizeof *it);
+    if (!it) return saa_set_error(SAA_ENOMEM, "report: out of memory");
+    int rc = SAA_OK;
+    for (int64_t i = 0; i < d->n && rc == SAA_OK; i++) {
+        const saa_sample *s = &d->samples[i];
+        char *map = NULL, *pred = NULL;
+        rc = saa_eval_find_map(maps_dir, d->category, s->id, &map);
+        it[i].map_path = map;
+        if (rc == SAA_OK) rc = pred_mask_next_to(map, &pred);
+        it[i].pred_mask = pred;
+        it[i].id = dup_str(s->id);
+        it[i].image = dup_str(s->image);
+        it[i].gt_mask = s->mask ? dup_str(s->mask) : NULL;
+        it[i].label = s->label;
+        it[i].score = m->image_scores[i];
+        if (rc == SAA_OK && (!it[i].id || !it[i].image || (s->mask && !it[i].gt_mask)))
+            rc = saa_set_error(SAA_ENOMEM, "report: out of memory");
+    }
+    if (rc != SAA_OK) {
+        saa_report_items_free(it, (int)d->n);
+        return rc;
+    }
+    *items = it;
+    *n = (int)d->n;
+    return SAA_OK;
+}
+
 /* ---------- the page ---------- */
 
 static const char *STYLE =
