@@ -14,7 +14,7 @@ for d in "$root"/MT_*; do
 done
 "$saa" eval --dataset mtd --root "$root" --maps "$tmp/maps" -o "$tmp/out" --resolution 64 --quiet > "$tmp/log" 2>&1 \
   || { cat "$tmp/log"; fail "saa eval exited with $?"; }
-for f in out/metrics.json out/metrics.csv out/mtd/metrics.json out/mtd/metrics.csv; do
+for f in out/metrics.json out/metrics.csv out/mtd/metrics.json out/mtd/metrics.csv out/report.html; do
   [ -s "$tmp/$f" ] || fail "$f not written"
 done
 j="$tmp/out/mtd/metrics.json"
@@ -32,9 +32,11 @@ head -1 "$tmp/out/metrics.csv" | grep -q '^category,image_auroc,image_ap,image_f
   || fail "csv header"
 grep -q '^mtd,100.00,100.00,100.00,' "$tmp/out/metrics.csv" || fail "csv mtd row"
 grep -q '^mean,100.00,100.00,100.00,' "$tmp/out/metrics.csv" || fail "csv mean row"
+grep -q 'Pixel ROC' "$tmp/out/report.html" || fail "report.html lacks the pixel ROC curve"
+grep -q 'MT_Free/exp1_num_' "$tmp/out/report.html" || fail "report.html gallery lacks the normal images (worst false positives)"
 # spilling the pixel scores to disk (tiny budget) changes nothing
 "$saa" eval --dataset mtd --root "$root" --maps "$tmp/maps" -o "$tmp/out_spill" --resolution 64 --quiet \
-  --score-memory 0.0005 > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "saa eval --score-memory exited with $?"; }
+  --score-memory 0.0005 --no-report > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "saa eval --score-memory exited with $?"; }
 cmp -s "$tmp/out/metrics.csv" "$tmp/out_spill/metrics.csv" || fail "metrics differ with --score-memory"
 cmp -s "$tmp/out/mtd/metrics.json" "$tmp/out_spill/mtd/metrics.json" || fail "metrics.json differs with --score-memory"
 # a missing map is an error naming it
@@ -45,4 +47,5 @@ fi
 grep -q 'MT_Free/exp1_num_3786' "$tmp/log" || { cat "$tmp/log"; fail "error does not name the missing map"; }
 "$saa" eval --dataset nope --root "$root" --maps "$tmp/maps" -o "$tmp/out3" > "$tmp/log" 2>&1
 [ $? -eq 2 ] || fail "unknown dataset should exit 2"
+[ ! -e "$tmp/out_spill/report.html" ] || fail "--no-report wrote a report"
 echo "ok"

@@ -71,6 +71,10 @@ int main(void)
         CHECK_NEAR(m.aupro, 1.0, 1e-15);
         CHECK(m.f_r == 1 && m.f_r_official == 1);
         CHECK(isnan(m.aupro_official));
+        CHECK(m.map_lo == 0.125 && m.map_hi == 0.75);
+        /* perfect separation: ROC (0,0) -> (0,1) -> (1,1), PR (0,1) -> (1,1) */
+        CHECK(m.pixel_roc.n == 3 && m.pixel_roc.x[1] == 0 && m.pixel_roc.y[1] == 1 && m.pixel_roc.x[2] == 1);
+        CHECK(m.pixel_pr.n == 3 && m.pixel_pr.x[1] == 1 && m.pixel_pr.y[1] == 1);
         saa_metrics_free(&m);
     }
     /* original-size maps (2R x 2R blocks) named like saa segment's output */

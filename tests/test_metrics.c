@@ -99,6 +99,22 @@ static void test_ranking(void)
         }
         free(fpr), free(tpr), free(th);
         saa_score_table_free(&t);
+        /* display curves: every distinct threshold (sklearn without drop_intermediate) */
+        saa_score_builder *b2 = saa_score_builder_new();
+        saa_score_stream *st;
+        CHECK(saa_score_builder_add(b2, s, y, NULL, 4) == SAA_OK);
+        CHECK(saa_score_builder_finish_stream(b2, &st) == SAA_OK);
+        saa_curve roc, pr;
+        CHECK(saa_score_stream_curves(st, 1e-3, &roc, &pr) == SAA_OK);
+        double rx[5] = {0, 0, .5, .5, 1}, ry[5] = {0, .5, .5, 1, 1};
+        double px[5] = {0, .5, .5, 1, 1}, py[5] = {1, 1, .5, 2.0 / 3.0, .5};
+        CHECK(roc.n == 5 && pr.n == 5);
+        for (int i = 0; i < 5 && roc.n == 5 && pr.n == 5; i++) {
+            CHECK(roc.x[i] == rx[i] && roc.y[i] == ry[i]);
+            CHECK(pr.x[i] == px[i] && fabs(pr.y[i] - py[i]) < 1e-15);
+        }
+        free(roc.x), free(roc.y), free(pr.x), free(pr.y);
+        saa_score_stream_free(st);
     }
     /* random sets with many ties, added in uneven chunks (exercises run merging) */
     for (int trial = 0; trial < 20; trial++) {

@@ -60,6 +60,14 @@ typedef struct {
     double auroc, ap, f1, f1_threshold, aupro;
 } saa_rank_metrics;
 int saa_score_stream_metrics(saa_score_stream *s, int64_t n_regions, double fpr_limit, saa_rank_metrics *out);
+/* Display curves (for reports): ROC (fpr, tpr) from (0, 0) and PR (recall, precision) from sklearn's
+ * (0, 1), one point per distinct score thinned to steps of at least min_step in either coordinate (the
+ * last point always kept). Empty when a class is absent. Arrays malloc'd. */
+typedef struct {
+    int64_t n;
+    double *x, *y;
+} saa_curve;
+int saa_score_stream_curves(saa_score_stream *s, double min_step, saa_curve *roc, saa_curve *pr);
 void saa_score_builder_free(saa_score_builder *b);
 void saa_score_table_free(saa_score_table *t);
 
@@ -105,6 +113,9 @@ typedef struct {
     int64_t *fr_official_n_pred, *fr_official_n_hits;
     double *image_scores; /* n_images: max of each normalised map, in the order added */
     int *image_labels;
+    double map_lo, map_hi; /* global min/max of the maps before normalisation (the normalisation range) */
+    saa_curve pixel_roc;   /* pixel ROC (fpr, tpr) and PR (recall, precision) for display, thinned to */
+    saa_curve pixel_pr;    /* steps of 1e-3 (see saa_score_stream_curves) */
 } saa_metrics;
 void saa_metrics_free(saa_metrics *m);
 

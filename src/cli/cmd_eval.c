@@ -15,6 +15,7 @@
 #include "saa/datasets.h"
 #include "saa/eval.h"
 #include "saa/metrics.h"
+#include "saa/report.h"
 #include "saa/tensor.h"
 
 static int usage(FILE *f)
@@ -26,8 +27,8 @@ static int usage(FILE *f)
             "and AUPRO, official and corrected) from anomaly maps written earlier, one per test image:\n"
             "MAPDIR/CATEGORY/TYPE/STEM{.npy,_map.npy} (float32 HxW) or {.png,_map.png} (gray 8/16-bit), TYPE/STEM\n"
             "as in the dataset.\n"
-            "Writes OUTDIR/CATEGORY/metrics.json + metrics.csv and OUTDIR/metrics.json + metrics.csv (all\n"
-            "categories and their mean).\n"
+            "Writes OUTDIR/CATEGORY/metrics.json + metrics.csv, OUTDIR/metrics.json + metrics.csv (all\n"
+            "categories and their mean) and OUTDIR/report.html.\n"
             "options:\n"
             "  --resolution R        evaluation resolution (default 400, as eval_SAA.py)\n"
             "  --map-resize M        auto|cubic|linear: how maps not at R x R are resized; cubic = the evaluation's\n"
@@ -38,6 +39,7 @@ static int usage(FILE *f)
             "  --mask-pattern P      folder dataset: mask name, {stem}/{name} replaced (default {stem}.png)\n"
             "  --score-memory MB     memory for the distinct pixel scores of a category before they spill to a\n"
             "                        temporary file (default 200; results are identical either way)\n"
+            "  --no-report           do not write OUTDIR/report.html (self-contained HTML: tables, curves, gallery)\n"
             "  --quiet               no progress bar\n");
     return f == stderr ? 2 : 0;
 }
@@ -90,11 +92,72 @@ static int mkdir_p(const char *path)
     return rc;
 }
 
+/* OUTDIR/report.html: per category the metrics, curves (image ROC/PR, PRO, region F1 built in; pixel
+ * ROC/PR added here) and the gallery of worst false positives / misses (maps from .npy files). */
+static int write_report(const char *path, const char *dataset, int ncat, const saa_dataset *ds,
+                        const saa_metrics *ms, const char *maps)
+{
+    saa_report_category *rc_cats = calloc((size_t)ncat, sizeof *rc_cats);
+    saa_report_item **items = calloc((size_t)ncat, sizeof *items);
+    char ***owned = calloc((size_t)ncat, sizeof *owned);
+    saa_report_curve(*curves)[2] = calloc((size_t)ncat, sizeof *curves);
+    char(*summ)[2][64] = calloc((size_t)ncat, sizeof *summ);
+    int rc = rc_cats && items && owned && curves && summ ? SAA_OK : saa_set_error(SAA_ENOMEM, "out of memory");
+    for (int c = 0; rc == SAA_OK && c < ncat; c++) {
+        const saa_dataset *d = &ds[c];
+        const saa_metrics *m = &ms[c];
+        items[c] = calloc((size_t)(d->n ? d->n : 1), sizeof *items[c]);
+        owned[c] = calloc((size_t)(d->n ? d->n : 1), sizeof *owned[c]);
+        if (!items[c] || !owned[c]) {
+            rc = saa_set_error(SAA_ENOMEM, "out of memory");
+            break;
+        }
+        for (int64_t i = 0; i < d->n; i++) {
+            const saa_sample *s = &d->samples[i];
+            saa_report_item *it = &items[c][i];
+            it->id = s->id;
+            it->image = s->image;
+            it->gt_mask = s->mask;
+            it->label = s->label;
+            it->score = i < m->n_images ? m->image_scores[i] : NAN;
+            char *mp = NULL;
+            if (saa_eval_find_map(maps, d->category, s->id, &mp) == SAA_OK) {
+                size_t l = strlen(mp);
+                if (l > 4 && !strcmp(mp + l - 4, ".npy"))
+                    it->map_npy = owned[c][i] = mp;
+                else
+                    free(mp);
+            }
+        }
+        snprintf(summ[c][0], sizeof summ[c][0], "AUROC %.2f", 100 * m->pixel_auroc);
+        snprintf(summ[c][1], sizeof summ[c][1], "AP %.2f", 100 * m->pixel_ap);
+        curves[c][0] = (saa_report_curve){"Pixel ROC", "FPR", "TPR", summ[c][0], m->pixel_roc.n, m->pixel_roc.x,
+                                          m->pixel_roc.y, 0};
+        curves[c][1] = (saa_report_curve){"Pixel PR", "recall", "precision", summ[c][1], m->pixel_pr.n,
+                                          m->pixel_pr.x, m->pixel_pr.y, 1};
+        rc_cats[c] = (saa_report_category){d->category, m, m->map_lo, m->map_hi, (int)d->n, items[c],
+                                           m->pixel_roc.n > 0 ? 2 : 0, curves[c]};
+    }
+    if (rc == SAA_OK) {
+        char title[128];
+        snprintf(title, sizeof title, "SAA+ evaluation: %s", dataset);
+        rc = saa_report_write(path, title, ncat, rc_cats, NULL);
+    }
+    for (int c = 0; c < ncat; c++) {
+        if (owned && owned[c])
+            for (int64_t i = 0; i < ds[c].n; i++) free(owned[c][i]);
+        if (owned) free(owned[c]);
+        if (items) free(items[c]);
+    }
+    free(rc_cats), free(items), free(owned), free(curves), free(summ);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *dataset = NULL, *root = NULL, *category = "all", *maps = NULL, *outdir = NULL;
     const char *masks = NULL, *pattern = NULL;
-    int quiet = 0;
+    int quiet = 0, want_report = 1;
     saa_map_resize map_resize = SAA_MAP_RESIZE_AUTO;
     saa_eval_params p;
     saa_eval_params_default(&p);
@@ -104,6 +167,10 @@ int cmd_eval(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout);
         if (!strcmp(a, "--quiet")) {
             quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-report")) {
+            want_report = 0;
             continue;
         }
         if (!more) {
@@ -197,19 +264,22 @@ int cmd_eval(int argc, char **argv)
     const char **labels = calloc((size_t)ncat + 1, sizeof *labels);
     cJSON *all = cJSON_CreateObject(), *jcats = cJSON_AddObjectToObject(all, "categories");
     cJSON_AddStringToObject(all, "dataset", dataset);
+    saa_dataset *dsets = calloc((size_t)ncat, sizeof *dsets);
+    saa_metrics *mets = calloc((size_t)ncat, sizeof *mets);
+    int ndone = 0;
     int status = 0;
     progress_state ps = {0};
     ps.quiet = quiet;
     ps.tty = isatty(2);
     for (int c = 0; c < ncat && status == 0; c++) {
         saa_dataset d;
+        saa_metrics m;
         if (saa_dataset_open(kind, root, cats[c], &opts, &d) != SAA_OK) {
             fprintf(stderr, "saa eval: %s\n", saa_last_error());
             status = 1;
             break;
         }
         ps.category = d.category;
-        saa_metrics m;
         if (saa_eval_maps(&d, maps, &p, map_resize, on_progress, &ps, &m) != SAA_OK) {
             if (!quiet && ps.tty) fputc('\n', stderr);
             fprintf(stderr, "saa eval: %s: %s\n", d.category, saa_last_error());
@@ -256,8 +326,7 @@ int cmd_eval(int argc, char **argv)
             printf("\n");
         }
         free(dir), free(path);
-        saa_metrics_free(&m);
-        saa_dataset_free(&d);
+        dsets[c] = d, mets[c] = m, ndone = c + 1; /* kept for the report */
     }
     if (status == 0) {
         /* the paper's mean row: mean over categories; null when a category's value is undefined */
@@ -293,6 +362,18 @@ int cmd_eval(int argc, char **argv)
         free(text);
         free(path);
     }
+    if (status == 0 && want_report) {
+        size_t n = strlen(outdir) + 32;
+        char *path = malloc(n);
+        snprintf(path, n, "%s/report.html", outdir);
+        if (write_report(path, dataset, ncat, dsets, mets, maps) != SAA_OK) {
+            fprintf(stderr, "saa eval: report: %s\n", saa_last_error());
+            status = 1;
+        }
+        free(path);
+    }
+    for (int c = 0; c < ndone; c++) saa_metrics_free(&mets[c]), saa_dataset_free(&dsets[c]);
+    free(mets), free(dsets);
     cJSON_Delete(all);
     free(values);
     free(labels);

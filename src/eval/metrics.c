@@ -561,6 +561,7 @@ void saa_metrics_free(saa_metrics *m)
     free(m->fr_official_f1), free(m->fr_official_recall), free(m->fr_official_precision), free(m->fr_f1);
     free(m->fr_official_n_pred), free(m->fr_official_n_hits);
     free(m->image_scores), free(m->image_labels);
+    free(m->pixel_roc.x), free(m->pixel_roc.y), free(m->pixel_pr.x), free(m->pixel_pr.y);
     memset(m, 0, sizeof *m);
 }
 
@@ -605,6 +606,7 @@ int saa_metric_acc_finish(saa_metric_acc *a, saa_metrics *m)
     m->n_pos_pixels = a->n_pos;
     m->n_neg_pixels = a->n_neg;
     m->steps = S;
+    m->map_lo = a->lo, m->map_hi = a->hi;
     m->image_scores = malloc((size_t)(a->n_img > 0 ? a->n_img : 1) * sizeof *m->image_scores);
     m->image_labels = malloc((size_t)(a->n_img > 0 ? a->n_img : 1) * sizeof *m->image_labels);
     double *fprs = malloc((size_t)S * sizeof *fprs), *pros = malloc((size_t)S * sizeof *pros);
@@ -657,6 +659,7 @@ int saa_metric_acc_finish(saa_metric_acc *a, saa_metrics *m)
         saa_rank_metrics r;
         if (!a->pixels_invalid && (a->n_pos + a->n_neg) > 0) {
             prc = saa_score_stream_metrics(st, a->n_regions, a->p.pro_fpr_limit, &r);
+            if (prc == SAA_OK) prc = saa_score_stream_curves(st, 1e-3, &m->pixel_roc, &m->pixel_pr);
             if (prc == SAA_OK) {
                 m->pixel_auroc = r.auroc;
                 m->pixel_ap = r.ap;

@@ -481,6 +481,60 @@ int saa_score_stream_metrics(saa_score_stream *st, int64_t n_regions, double fpr
     return rank_metrics(st, n_regions, fpr_limit, out);
 }
 
+/* Growable (x, y) point list for display curves. */
+typedef struct {
+    double *x, *y;
+    int64_t n, cap;
+} point_list;
+
+static int points_push(point_list *l, double x, double y)
+{
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 256;
+        double *nx = realloc(l->x, (size_t)cap * sizeof *nx);
+        if (nx) l->x = nx;
+        double *ny = realloc(l->y, (size_t)cap * sizeof *ny);
+        if (ny) l->y = ny;
+        if (!nx || !ny) return saa_set_error(SAA_ENOMEM, "scores: out of memory");
+        l->cap = cap;
+    }
+    l->x[l->n] = x, l->y[l->n] = y, l->n++;
+    return SAA_OK;
+}
+
+int saa_score_stream_curves(saa_score_stream *st, double min_step, saa_curve *roc, saa_curve *pr)
+{
+    memset(roc, 0, sizeof *roc);
+    memset(pr, 0, sizeof *pr);
+    double P = st->P, N = st->N;
+    if (!(P > 0 && N > 0)) return SAA_OK;
+    int rc = stream_rewind(st);
+    if (rc != SAA_OK) return rc;
+    point_list r = {0}, q = {0};
+    rc = points_push(&r, 0, 0);
+    if (rc == SAA_OK) rc = points_push(&q, 0, 1); /* sklearn's final (recall 0, precision 1) */
+    double tps = 0, fps = 0, lf = 0, lt = 0, lr = 0, lp = 1, f = 0, t = 0, rec = 0, prec = 1;
+    disk_entry e;
+    int got = 0;
+    while (rc == SAA_OK && (got = stream_next(st, &e)) == 1) {
+        tps += e.pos, fps += e.neg;
+        f = fps / N, t = tps / P, rec = tps / P, prec = tps / (tps + fps);
+        if (f - lf >= min_step || t - lt >= min_step) rc = points_push(&r, f, t), lf = f, lt = t;
+        if (rc == SAA_OK && (rec - lr >= min_step || fabs(prec - lp) >= min_step))
+            rc = points_push(&q, rec, prec), lr = rec, lp = prec;
+    }
+    if (rc == SAA_OK && got < 0) rc = got;
+    if (rc == SAA_OK && (r.x[r.n - 1] != f || r.y[r.n - 1] != t)) rc = points_push(&r, f, t);
+    if (rc == SAA_OK && (q.x[q.n - 1] != rec || q.y[q.n - 1] != prec)) rc = points_push(&q, rec, prec);
+    if (rc != SAA_OK) {
+        free(r.x), free(r.y), free(q.x), free(q.y);
+        return rc;
+    }
+    roc->x = r.x, roc->y = r.y, roc->n = r.n;
+    pr->x = q.x, pr->y = q.y, pr->n = q.n;
+    return SAA_OK;
+}
+
 static int table_metrics(const saa_score_table *t, int64_t n_regions, double fpr_limit, saa_rank_metrics *m)
 {
     stream_src src = {.t = t, .n = t->n};
