@@ -99,43 +99,22 @@ static int write_report(const char *path, const char *dataset, int ncat, const s
 {
     saa_report_category *rc_cats = calloc((size_t)ncat, sizeof *rc_cats);
     saa_report_item **items = calloc((size_t)ncat, sizeof *items);
-    char ***owned = calloc((size_t)ncat, sizeof *owned);
+    int *nitems = calloc((size_t)ncat, sizeof *nitems);
     saa_report_curve(*curves)[2] = calloc((size_t)ncat, sizeof *curves);
     char(*summ)[2][64] = calloc((size_t)ncat, sizeof *summ);
-    int rc = rc_cats && items && owned && curves && summ ? SAA_OK : saa_set_error(SAA_ENOMEM, "out of memory");
+    int rc = rc_cats && items && nitems && curves && summ ? SAA_OK : saa_set_error(SAA_ENOMEM, "out of memory");
     for (int c = 0; rc == SAA_OK && c < ncat; c++) {
         const saa_dataset *d = &ds[c];
         const saa_metrics *m = &ms[c];
-        items[c] = calloc((size_t)(d->n ? d->n : 1), sizeof *items[c]);
-        owned[c] = calloc((size_t)(d->n ? d->n : 1), sizeof *owned[c]);
-        if (!items[c] || !owned[c]) {
-            rc = saa_set_error(SAA_ENOMEM, "out of memory");
-            break;
-        }
-        for (int64_t i = 0; i < d->n; i++) {
-            const saa_sample *s = &d->samples[i];
-            saa_report_item *it = &items[c][i];
-            it->id = s->id;
-            it->image = s->image;
-            it->gt_mask = s->mask;
-            it->label = s->label;
-            it->score = i < m->n_images ? m->image_scores[i] : NAN;
-            char *mp = NULL;
-            if (saa_eval_find_map(maps, d->category, s->id, &mp) == SAA_OK) {
-                size_t l = strlen(mp);
-                if (l > 4 && !strcmp(mp + l - 4, ".npy"))
-                    it->map_npy = owned[c][i] = mp;
-                else
-                    free(mp);
-            }
-        }
+        rc = saa_report_items_from_maps(d, maps, m, &items[c], &nitems[c]);
+        if (rc != SAA_OK) break;
         snprintf(summ[c][0], sizeof summ[c][0], "AUROC %.2f", 100 * m->pixel_auroc);
         snprintf(summ[c][1], sizeof summ[c][1], "AP %.2f", 100 * m->pixel_ap);
         curves[c][0] = (saa_report_curve){"Pixel ROC", "FPR", "TPR", summ[c][0], m->pixel_roc.n, m->pixel_roc.x,
                                           m->pixel_roc.y, 0};
         curves[c][1] = (saa_report_curve){"Pixel PR", "recall", "precision", summ[c][1], m->pixel_pr.n,
                                           m->pixel_pr.x, m->pixel_pr.y, 1};
-        rc_cats[c] = (saa_report_category){d->category, m, m->map_lo, m->map_hi, (int)d->n, items[c],
+        rc_cats[c] = (saa_report_category){d->category, m, m->map_lo, m->map_hi, nitems[c], items[c],
                                            m->pixel_roc.n > 0 ? 2 : 0, curves[c]};
     }
     if (rc == SAA_OK) {
@@ -143,13 +122,9 @@ static int write_report(const char *path, const char *dataset, int ncat, const s
         snprintf(title, sizeof title, "SAA+ evaluation: %s", dataset);
         rc = saa_report_write(path, title, ncat, rc_cats, NULL);
     }
-    for (int c = 0; c < ncat; c++) {
-        if (owned && owned[c])
-            for (int64_t i = 0; i < ds[c].n; i++) free(owned[c][i]);
-        if (owned) free(owned[c]);
-        if (items) free(items[c]);
-    }
-    free(rc_cats), free(items), free(owned), free(curves), free(summ);
+    for (int c = 0; items && c < ncat; c++)
+        if (items[c]) saa_report_items_free(items[c], nitems[c]);
+    free(rc_cats), free(items), free(nitems), free(curves), free(summ);
     return rc;
 }
 
