@@ -267,6 +267,15 @@ static void test_predictor(void)
     for (int i = 0; i < 28 * 28; i++) same &= one.low_res_logits[i] == all.low_res_logits[28 * 28 + i];
     for (int i = 0; i < 30 * 45; i++) thr &= one.masks[i] == (one.logits[i] > 0.0f);
     CHECK(same && thr && one.iou[0] == all.iou[1]);
+    /* the decoder without the predictor's cached per-image state (embedding copy, transformed box) */
+    float emb[16 * 49], sparse[2 * 16], low[28 * 28], iou1, tb[4];
+    memcpy(emb, saa_sam_image_embedding(m), sizeof emb);
+    sam_apply_coords(boxes + 4, 2, 30, 45, 112, SAA_SAM_COORDS_F32, tb);
+    sam_embed_prompts(m, 1, 0, NULL, NULL, tb, sparse);
+    CHECK(sam_decode_masks(m, emb, m->dense_pe, sparse, NULL, 1, 2, 0, NULL, low, &iou1) == SAA_OK);
+    int same2 = 1;
+    for (int i = 0; i < 28 * 28; i++) same2 &= low[i] == one.low_res_logits[i];
+    CHECK(same2 && iou1 == one.iou[0]);
     saa_sam_masks_free(&one);
     saa_sam_masks_free(&all);
     /* points without a box, multimask */

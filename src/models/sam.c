@@ -447,6 +447,7 @@ void saa_sam_free(saa_sam *m)
     free(m->hyper);
     free(m->dense_pe);
     free(m->embedding);
+    free(m->dec_state);
     if (m->owns_weights) saa_weights_close(m->weights);
     free(m);
 }
@@ -477,6 +478,16 @@ void sam_normalize_pad(const saa_sam_config *cfg, const uint8_t *resized, int nh
     }
 }
 
+/* After a new embedding: the decoder's per-image state, then the image counts as set. */
+static int image_state(saa_sam *m)
+{
+    if (!m->dec_state) m->dec_state = malloc(sizeof(float) * sam_decoder_state_size(&m->cfg));
+    if (!m->dec_state) return saa_set_error(SAA_ENOMEM, "out of memory");
+    sam_decoder_state(m, m->embedding, m->dense_pe, m->dec_state);
+    m->has_image = 1;
+    return SAA_OK;
+}
+
 int saa_sam_set_image(saa_sam *m, const saa_image *img)
 {
     const saa_sam_config *c = &m->cfg;
@@ -500,21 +511,20 @@ int saa_sam_set_image(saa_sam *m, const saa_image *img)
     int rc = sam_encode(m, input, m->embedding);
     free(input);
     if (rc != SAA_OK) return rc;
-    m->has_image = 1;
     m->orig_h = img->h, m->orig_w = img->w, m->input_h = nh, m->input_w = nw;
-    return SAA_OK;
+    return image_state(m);
 }
 
 int saa_sam_set_embedding(saa_sam *m, const float *embedding, int orig_h, int orig_w)
 {
+    m->has_image = 0;
     size_t n = (size_t)m->cfg.out_chans * (size_t)(m->grid * m->grid);
     if (!m->embedding) m->embedding = malloc(sizeof(float) * n);
     if (!m->embedding) return saa_set_error(SAA_ENOMEM, "out of memory");
     memcpy(m->embedding, embedding, sizeof(float) * n);
-    m->has_image = 1;
     m->orig_h = orig_h, m->orig_w = orig_w;
     saa_sam_preprocess_shape(orig_h, orig_w, m->cfg.img_size, &m->input_h, &m->input_w);
-    return SAA_OK;
+    return image_state(m);
 }
 
 const float *saa_sam_image_embedding(const saa_sam *m) { return m->has_image ? m->embedding : NULL; }

@@ -417,6 +417,35 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
     memcpy(iou + (size_t)b * nm, w->iou_all + m0, sizeof(float) * nm);
 }
 
+size_t sam_decoder_state_size(const saa_sam_config *c)
+{
+    size_t HW = (size_t)c->emb_h * c->emb_w, D = (size_t)c->prompt_dim, Idim = D / (size_t)c->dec_downsample;
+    return 3 * HW * D + 3 * HW * Idim;
+}
+
+/* The per-image part of the decoder (no mask prompt): image PE and src flattened to [HW, D], src + PE,
+ * and the layer-0 projections of the image side, which all prompts share. */
+void sam_decoder_state(const saa_sam *m, const float *embedding, const float *dense_pe, float *state)
+{
+    const saa_sam_config *c = &m->cfg;
+    int D = c->prompt_dim, HW = c->emb_h * c->emb_w, Idim = D / c->dec_downsample;
+    size_t big = (size_t)HW * D;
+    float *pos = state, *keys0 = pos + big, *kpos0 = keys0 + big, *K0 = kpos0 + big, *V0 = K0 + (size_t)HW * Idim,
+          *Q0 = V0 + (size_t)HW * Idim;
+    for (int c2 = 0; c2 < D; c2++) {
+        const float *e = embedding + (size_t)c2 * HW, *pe = dense_pe + (size_t)c2 * HW;
+        for (int p = 0; p < HW; p++) {
+            pos[(size_t)p * D + c2] = pe[p];
+            keys0[(size_t)p * D + c2] = e[p] + m->no_mask[c2];
+        }
+    }
+    add_to(kpos0, keys0, pos, big);
+    const sam_twoway_w *L0 = &m->layers[0];
+    saa_linear(kpos0, HW, D, L0->t2i.k_w, L0->t2i.k_b, Idim, K0);
+    saa_linear(keys0, HW, D, L0->t2i.v_w, L0->t2i.v_b, Idim, V0);
+    saa_linear(kpos0, HW, D, L0->i2t.q_w, L0->i2t.q_b, Idim, Q0);
+}
+
 int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
                      const float *dense, int B, int N, int multimask, sam_decoder_trace *trace, float *low_res,
                      float *iou)
@@ -426,33 +455,28 @@ int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dens
     int Idim = D / c->dec_downsample;
     int nthreads = saa_threads(), nt = B < nthreads ? B : nthreads;
     size_t big = (size_t)HW * D;
-    float *pos = malloc(sizeof(float) * big);
-    float *sh_buf = dense ? NULL : malloc(sizeof(float) * (2 * big + 3 * (size_t)HW * Idim));
+    /* the predictor's cached per-image state, else computed here */
+    int cached = !dense && m->dec_state && m->has_image && embedding == m->embedding && dense_pe == m->dense_pe;
+    float *tmp = cached ? NULL : malloc(sizeof(float) * (dense ? big : sam_decoder_state_size(c)));
+    const float *state = cached ? m->dec_state : tmp;
     dec_ws *ws = calloc((size_t)nt, sizeof *ws);
     int rc = SAA_OK, nready = 0;
-    if (!pos || (!dense && !sh_buf) || !ws) {
+    if ((!cached && !tmp) || !ws) {
         rc = saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
         goto done;
     }
     for (; nready < nt; nready++)
         if ((rc = dec_ws_init(&ws[nready], c, Nt)) != SAA_OK) goto done;
-    /* image_pe flattened to [HW, D] */
-    for (int c2 = 0; c2 < D; c2++)
-        for (int p = 0; p < HW; p++) pos[(size_t)p * D + c2] = dense_pe[(size_t)c2 * HW + p];
-    dec_shared sh = {pos, NULL, NULL, NULL, NULL, NULL};
+    if (dense) { /* image_pe flattened to [HW, D]; src is built per prompt */
+        for (int c2 = 0; c2 < D; c2++)
+            for (int p = 0; p < HW; p++) tmp[(size_t)p * D + c2] = dense_pe[(size_t)c2 * HW + p];
+    } else if (!cached) {
+        sam_decoder_state(m, embedding, dense_pe, tmp);
+    }
+    dec_shared sh = {state, NULL, NULL, NULL, NULL, NULL};
     if (!dense) {
-        float *keys0 = sh_buf, *kpos0 = keys0 + big, *K0 = kpos0 + big, *V0 = K0 + (size_t)HW * Idim,
-              *Q0 = V0 + (size_t)HW * Idim;
-        for (int c2 = 0; c2 < D; c2++) {
-            const float *e = embedding + (size_t)c2 * HW;
-            for (int p = 0; p < HW; p++) keys0[(size_t)p * D + c2] = e[p] + m->no_mask[c2];
-        }
-        add_to(kpos0, keys0, pos, big);
-        const sam_twoway_w *L0 = &m->layers[0];
-        saa_linear(kpos0, HW, D, L0->t2i.k_w, L0->t2i.k_b, Idim, K0);
-        saa_linear(keys0, HW, D, L0->t2i.v_w, L0->t2i.v_b, Idim, V0);
-        saa_linear(kpos0, HW, D, L0->i2t.q_w, L0->i2t.q_b, Idim, Q0);
-        sh.keys0 = keys0, sh.kpos0 = kpos0, sh.t2i_K0 = K0, sh.t2i_V0 = V0, sh.i2t_Q0 = Q0;
+        sh.keys0 = state + big, sh.kpos0 = state + 2 * big, sh.t2i_K0 = state + 3 * big;
+        sh.t2i_V0 = sh.t2i_K0 + (size_t)HW * Idim, sh.i2t_Q0 = sh.t2i_V0 + (size_t)HW * Idim;
     }
     if (nt <= 1) {
         for (int b = 0; b < B; b++) decode_one(m, embedding, sparse, dense, &sh, b, B, N, multimask, trace, low_res, iou, &ws[0]);
@@ -472,8 +496,7 @@ int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dens
 done:
     for (int i = 0; i < nready; i++) dec_ws_free(&ws[i]);
     free(ws);
-    free(pos);
-    free(sh_buf);
+    free(tmp);
     return rc;
 }
 

@@ -54,6 +54,7 @@ struct saa_sam {
     /* predictor state */
     float *embedding; /* [out_chans, emb_h, emb_w] */
     float *dense_pe;  /* [prompt_dim, emb_h, emb_w] */
+    float *dec_state; /* sam_decoder_state of the current image (set with the embedding) */
     int has_image, orig_h, orig_w, input_h, input_w;
 };
 
@@ -107,6 +108,10 @@ typedef struct {
 int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
                      const float *dense, int B, int N, int multimask, sam_decoder_trace *trace, float *low_res,
                      float *iou);
+
+/* Per-image decoder state shared by all prompts without a mask (computed by set_image). */
+size_t sam_decoder_state_size(const saa_sam_config *c);
+void sam_decoder_state(const saa_sam *m, const float *embedding, const float *dense_pe, float *state);
 
 /* Sam.postprocess_masks: low_res [BC, lh, lw] -> logits [BC, orig_h, orig_w]; cropped (optional)
  * receives the first interpolation after the crop [BC, input_h, input_w]. */
