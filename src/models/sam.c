@@ -420,7 +420,10 @@ int saa_sam_from_weights(saa_weights *w, int take_ownership, const saa_sam_confi
         saa_sam_free(m);
         return rc;
     }
-    sam_dense_pe(m, m->dense_pe);
+    if ((rc = sam_dense_pe(m, m->dense_pe)) != SAA_OK) {
+        saa_sam_free(m);
+        return rc;
+    }
     *out = m;
     return SAA_OK;
 }

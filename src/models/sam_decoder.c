@@ -26,12 +26,12 @@ static void pe_encode(const float *gauss, int F, float x, float y, float *out)
     }
 }
 
-void sam_dense_pe(const saa_sam *m, float *pe)
+int sam_dense_pe(const saa_sam *m, float *pe)
 {
     /* PositionEmbeddingRandom.forward(image_embedding_size): (cumsum(ones) - 0.5) / size, C x H x W */
     int D = m->cfg.prompt_dim, F = D / 2, h = m->cfg.emb_h, w = m->cfg.emb_w;
     float *v = malloc(sizeof(float) * (size_t)D);
-    if (!v) return;
+    if (!v) return saa_set_error(SAA_ENOMEM, "out of memory");
     for (int i = 0; i < h; i++)
         for (int j = 0; j < w; j++) {
             float x = ((float)(j + 1) - 0.5f) / (float)w, y = ((float)(i + 1) - 0.5f) / (float)h;
@@ -39,6 +39,7 @@ void sam_dense_pe(const saa_sam *m, float *pe)
             for (int c = 0; c < D; c++) pe[((size_t)c * h + i) * w + j] = v[c];
         }
     free(v);
+    return SAA_OK;
 }
 
 void sam_apply_coords(const float *xy, int n, int orig_h, int orig_w, int long_side, saa_sam_coord_mode mode,

@@ -84,7 +84,7 @@ int sam_neck(const saa_sam *m, const float *tokens, float *neck0, float *neck1, 
 int sam_encode(const saa_sam *m, const float *input, float *embedding);
 
 /* Prompt encoder. */
-void sam_dense_pe(const saa_sam *m, float *pe); /* [prompt_dim, emb_h, emb_w] */
+int sam_dense_pe(const saa_sam *m, float *pe); /* [prompt_dim, emb_h, emb_w] */
 /* ResizeLongestSide.apply_coords(_torch) on n (x, y) pairs. */
 void sam_apply_coords(const float *xy, int n, int orig_h, int orig_w, int long_side, saa_sam_coord_mode mode,
                       float *out);
