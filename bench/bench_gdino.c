@@ -2,7 +2,8 @@
  * image and the caption "crack. hole. black defect.". Reports total and per-stage times, peak RSS and
  * achieved GFLOP/s next to the sgemm throughput of this machine.
  *
- *   bench_gdino VOCAB.txt [runs]     (vocab: shared/golden/tokenizer/vocab.txt) */
+ *   bench_gdino VOCAB.txt [runs]     (vocab: shared/golden/tokenizer/vocab.txt)
+ * GFLOP counts are the multiply-adds x 2 of the dense parts (Swin, transformer; BERT is negligible). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,24 +12,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "models/gdino_model.h"
+#include "models/swin.h"
 #include "saa/gdino.h"
 #include "saa/tensor.h"
 #include "saa/weights.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
 
 /* ---------- synthetic weights ---------- */
 
@@ -163,82 +152,177 @@ static void synth_transformer(saa_weights *w, const saa_gdino_config *c)
 #undef P
 }
 
-/* ---------- sgemm reference ---------- */
-
-static double sgemm_gflops(void)
+static void synth_swin(saa_weights *w, const saa_gdino_config *c)
 {
-    const int64_t M = 2048, N = 1024, K = 1024;
-    float *A = malloc((size_t)(M * K) * 4), *B = malloc((size_t)(N * K) * 4), *C = malloc((size_t)(M * N) * 4);
-    for (int64_t i = 0; i < M * K; i++) A[i] = urand();
-    for (int64_t i = 0; i < N * K; i++) B[i] = urand();
-    saa_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-    double t0 = now_s();
-    int reps = 10;
-    for (int r = 0; r < reps; r++) saa_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-    double dt = now_s() - t0;
-    free(A), free(B), free(C);
-    return 2.0 * (double)M * N * K * reps / dt * 1e-9;
+    const int64_t E = c->swin_embed_dim, ws = c->swin_window, ps = c->swin_patch_size;
+    add(w, W_LIN, ND(E, 3, ps, ps), "backbone.0.patch_embed.proj.weight");
+    add(w, W_BIAS, ND(E), "backbone.0.patch_embed.proj.bias");
+    ln(w, E, "backbone.0.patch_embed.norm");
+    char n[256];
+    for (int s = 0; s < 4; s++) {
+        const int64_t d = E << s, hid = (int64_t)((float)d * c->swin_mlp_ratio), nh = c->swin_heads[s];
+        for (int i = 0; i < c->swin_depths[s]; i++) {
+#define P(...) (snprintf(n, sizeof n, __VA_ARGS__), n)
+            ln(w, d, P("backbone.0.layers.%d.blocks.%d.norm1", s, i));
+            ln(w, d, P("backbone.0.layers.%d.blocks.%d.norm2", s, i));
+            add(w, W_EMB, ND((2 * ws - 1) * (2 * ws - 1), nh), "backbone.0.layers.%d.blocks.%d.attn.relative_position_bias_table", s, i);
+            lin(w, 3 * d, d, P("backbone.0.layers.%d.blocks.%d.attn.qkv", s, i));
+            lin(w, d, d, P("backbone.0.layers.%d.blocks.%d.attn.proj", s, i));
+            lin(w, hid, d, P("backbone.0.layers.%d.blocks.%d.mlp.fc1", s, i));
+            lin(w, d, hid, P("backbone.0.layers.%d.blocks.%d.mlp.fc2", s, i));
+        }
+        if (s < 3) {
+            add(w, W_LIN, ND(2 * d, 4 * d), "backbone.0.layers.%d.downsample.reduction.weight", s);
+            ln(w, 4 * d, P("backbone.0.layers.%d.downsample.norm", s));
+        }
+        if (s >= 1) ln(w, d, P("backbone.0.norm%d", s));
+    }
+}
+
+static void synth_bert(saa_weights *w, const saa_gdino_config *c)
+{
+    const int64_t H = c->bert_hidden, Hi = c->bert_intermediate;
+    char n[256];
+    add(w, W_EMB, ND(c->bert_vocab_size, H), "bert.embeddings.word_embeddings.weight");
+    add(w, W_EMB, ND(c->bert_max_position, H), "bert.embeddings.position_embeddings.weight");
+    add(w, W_EMB, ND(c->bert_type_vocab, H), "bert.embeddings.token_type_embeddings.weight");
+    ln(w, H, "bert.embeddings.LayerNorm");
+    for (int l = 0; l < c->bert_layers; l++) {
+        lin(w, H, H, P("bert.encoder.layer.%d.attention.self.query", l));
+        lin(w, H, H, P("bert.encoder.layer.%d.attention.self.key", l));
+        lin(w, H, H, P("bert.encoder.layer.%d.attention.self.value", l));
+        lin(w, H, H, P("bert.encoder.layer.%d.attention.output.dense", l));
+        ln(w, H, P("bert.encoder.layer.%d.attention.output.LayerNorm", l));
+        lin(w, Hi, H, P("bert.encoder.layer.%d.intermediate.dense", l));
+        lin(w, H, Hi, P("bert.encoder.layer.%d.output.dense", l));
+        ln(w, H, P("bert.encoder.layer.%d.output.LayerNorm", l));
+    }
+#undef P
+}
+
+/* Multiply-adds x 2 of the dense parts (what sgemm throughput bounds). */
+static double transformer_flops(const saa_gdino_config *c, const gdino_image *im, int T)
+{
+    const double N = (double)im->lv.n_tokens, d = c->hidden_dim, dff = c->dim_feedforward, nq = c->num_queries;
+    const double nh = c->nheads, nl = c->num_feature_levels, ht = nh / 2 * T;
+    const double hlpe = nh * nl * c->enc_n_points, hlpd = nh * nl * c->dec_n_points;
+    double enc = N * d * d * 2 + N * d * hlpe * 3 + N * d * dff * 2 /* value/out proj, offsets+weights, ffn */
+                 + N * ht * d * 3                                   /* fusion logits, P_l v, P_v M */
+                 + N * nh * nl * c->enc_n_points * (d / nh) * 4;    /* bilinear sampling */
+    double dec = N * d * d + nq * (d * d * 2 + d * hlpd * 3 + d * dff * 2 + 4 * d * d + nq * d * 2 + 2 * d * d * 2 +
+                                   nh * nl * c->dec_n_points * (d / nh) * 4);
+    double sel = N * d * d + N * d * T + nq * d * d * 2;
+    return 2 * (c->enc_layers * enc + c->dec_layers * dec + sel);
+}
+
+static double swin_flops(const saa_gdino_config *c, int H, int W)
+{
+    const int ws = c->swin_window, n = ws * ws;
+    int h = (H + c->swin_patch_size - 1) / c->swin_patch_size, w = (W + c->swin_patch_size - 1) / c->swin_patch_size;
+    double macs = (double)h * w * 3 * c->swin_patch_size * c->swin_patch_size * c->swin_embed_dim;
+    for (int s = 0; s < 4; s++) {
+        double C = (double)(c->swin_embed_dim << s), T = (double)h * w;
+        double Tp = (double)((h + ws - 1) / ws * ws) * ((w + ws - 1) / ws * ws);
+        double hid = (double)(int)(C * c->swin_mlp_ratio);
+        macs += c->swin_depths[s] * (Tp * C * 3 * C + 2 * Tp * n * C + Tp * C * C + 2 * T * C * hid);
+        if (s < 3) {
+            h = (h + 1) / 2;
+            w = (w + 1) / 2;
+            macs += (double)h * w * 4 * C * 2 * C;
+        }
+    }
+    return 2 * macs;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_gdino VOCAB.txt [runs]\n");
+        return 2;
+    }
     saa_threads_init();
-    const int runs = argc > 2 ? atoi(argv[2]) : 1;
+    const int runs = argc > 2 ? atoi(argv[2]) : 2;
+    const char *caption = "crack. hole. black defect.";
+    const int IH = 800, IW = 1067;
     saa_gdino_config cfg;
     saa_gdino_config_preset("swint_ogc", &cfg);
     saa_weights *w = saa_weights_alloc("synthetic");
     synth_transformer(w, &cfg);
+    synth_swin(w, &cfg);
+    synth_bert(w, &cfg);
     saa_gdino *g = NULL;
-    if (gdino_load_transformer_only(w, &cfg, &g) != SAA_OK) {
+    if (saa_gdino_load_weights(w, argv[1], &cfg, &g) != SAA_OK) {
         fprintf(stderr, "load: %s\n", saa_last_error());
         return 1;
     }
-    /* Swin-T levels of an 800x1067 image: strides 8, 16, 32 */
-    const int C[3] = {192, 384, 768}, H[3] = {100, 50, 25}, W[3] = {134, 67, 34};
-    float *feats[3];
-    for (int l = 0; l < 3; l++) {
-        feats[l] = malloc((size_t)C[l] * H[l] * W[l] * sizeof(float));
-        for (int64_t i = 0; i < (int64_t)C[l] * H[l] * W[l]; i++) feats[l][i] = nrand();
-    }
-    enum { T = 9 }; /* [CLS] crack . hole . black defect . [SEP] */
-    float *hidden = malloc((size_t)T * cfg.bert_hidden * sizeof(float));
-    for (int64_t i = 0; i < (int64_t)T * cfg.bert_hidden; i++) hidden[i] = nrand();
-    uint8_t mask[T * T];
-    int64_t pos[T] = {0, 0, 1, 0, 1, 0, 1, 2, 0};
-    memset(mask, 0, sizeof mask);
-    const int blocks[][2] = {{0, 0}, {1, 2}, {3, 4}, {5, 7}, {8, 8}};
-    for (int b = 0; b < 5; b++)
-        for (int i = blocks[b][0]; i <= blocks[b][1]; i++)
-            for (int j = blocks[b][0]; j <= blocks[b][1]; j++) mask[i * T + j] = 1;
-    double gf = sgemm_gflops();
-    printf("sgemm (2048x1024x1024): %.1f GFLOP/s, threads %d\n", gf, saa_threads());
+    saa_image img = {IW, IH, 3, malloc((size_t)IW * IH * 3)};
+    for (int y = 0; y < IH; y++)
+        for (int x = 0; x < IW; x++)
+            for (int ch = 0; ch < 3; ch++)
+                img.data[((size_t)y * IW + x) * 3 + ch] = (uint8_t)((x * 3 + y * 5 + ch * 70 + (x * y) % 17) & 255);
+    const double sgemm = bench_sgemm_gflops(4096, 1024, 256, 0, 0.5);
+    double best_total = 1e30;
     for (int r = 0; r < runs; r++) {
+        /* stage by stage (the same calls saa_gdino_set_image / saa_gdino_detect make) */
+        double t0 = bench_now();
+        float *x = NULL;
+        int oh, ow;
+        if (gdino_image_preprocess(&img, cfg.resize_size, cfg.resize_max_size, NULL, &x, &oh, &ow) != SAA_OK) goto fail;
+        double t1 = bench_now();
+        swin_features f;
+        if (swin_forward(g->swin, x, oh, ow, &f) != SAA_OK) goto fail;
+        double t2 = bench_now();
         gdino_image im;
+        if (gdino_image_from_features(g, f.num_levels, (const float *const *)f.data, f.C, f.H, f.W, &im) != SAA_OK)
+            goto fail;
+        swin_features_free(&f);
+        free(x);
+        double t3 = bench_now();
+        saa_text_input in;
+        float *hidden;
+        if (gdino_encode_text(g, caption, &in, &hidden) != SAA_OK) goto fail;
+        int64_t pos[SAA_MAX_TEXT_LEN];
+        for (int t = 0; t < in.len; t++) pos[t] = in.position_ids[t];
+        double t4 = bench_now();
+        gdino_text text = {in.len, hidden, in.self_attention_mask, pos};
+        gdino_raw raw;
         gdino_timing tm;
         memset(&tm, 0, sizeof tm);
-        double t0 = now_s();
-        if (gdino_image_from_features(g, 3, (const float *const *)feats, C, H, W, &im) != SAA_OK) {
-            fprintf(stderr, "%s\n", saa_last_error());
-            return 1;
-        }
-        double t1 = now_s();
-        gdino_text text = {T, hidden, mask, pos};
-        gdino_raw raw;
-        if (gdino_run_timed(g, &im, &text, NULL, NULL, &raw, &tm) != SAA_OK) {
-            fprintf(stderr, "%s\n", saa_last_error());
-            return 1;
-        }
-        double t2 = now_s();
-        printf("run %d: input_proj+pos %.3f s, transformer %.3f s (tokens %lld)\n", r, t1 - t0, t2 - t1,
-               (long long)im.lv.n_tokens);
-        printf("  fusion %.3f  text %.3f  enc_deform %.3f  enc_ffn %.3f  query_select %.3f  decoder %.3f\n",
+        if (gdino_run_timed(g, &im, &text, NULL, NULL, &raw, &tm) != SAA_OK) goto fail;
+        double t5 = bench_now();
+        const double fl_swin = swin_flops(&cfg, oh, ow), fl_tr = transformer_flops(&cfg, &im, in.len);
+        printf("run %d (%dx%d, %lld tokens, T=%d): preprocess %.3f  swin %.3f (%.0f GFLOP/s)  input_proj+pos %.3f  "
+               "text %.3f  transformer %.3f (%.0f GFLOP/s)\n",
+               r, oh, ow, (long long)im.lv.n_tokens, in.len, t1 - t0, t2 - t1, fl_swin * 1e-9 / (t2 - t1), t3 - t2,
+               t4 - t3, t5 - t4, fl_tr * 1e-9 / (t5 - t4));
+        printf("  transformer: fusion %.3f  text_enh %.3f  enc_deform %.3f  enc_ffn %.3f  query_select %.3f  "
+               "decoder %.3f\n",
                tm.fusion, tm.text, tm.enc_deform, tm.enc_ffn, tm.query_select, tm.decoder);
         gdino_raw_free(&raw);
         gdino_image_free(&im);
+        free(hidden);
+        saa_text_input_free(&in);
+
+        /* the public API end to end */
+        saa_gdino_filter filt = {0.3f, 0.25f, 0.9f, 0.0f, "black"};
+        saa_gdino_detections det;
+        double a0 = bench_now();
+        if (saa_gdino_set_image(g, &img) != SAA_OK) goto fail;
+        double a1 = bench_now();
+        if (saa_gdino_detect(g, caption, &filt, &det) != SAA_OK) goto fail;
+        double a2 = bench_now();
+        const double total = a2 - a0, fl = fl_swin + fl_tr;
+        if (total < best_total) best_total = total;
+        printf("  API: set_image %.3f s + detect %.3f s = total %.3f s, %.0f GFLOP -> %.0f GFLOP/s (%d kept boxes)\n",
+               a1 - a0, a2 - a1, total, fl * 1e-9, fl * 1e-9 / total, det.num_kept);
+        saa_gdino_detections_free(&det);
     }
-    printf("peak RSS %.0f MB\n", peak_rss_mb());
-    for (int l = 0; l < 3; l++) free(feats[l]);
-    free(hidden);
+    printf("best total %.3f s; sgemm 4096x1024x256: %.1f GFLOP/s; threads %d; peak RSS %.0f MB\n", best_total, sgemm,
+           saa_threads(), bench_peak_rss_mb());
+    free(img.data);
     saa_gdino_free(g);
     return 0;
+fail:
+    fprintf(stderr, "bench_gdino: %s\n", saa_last_error());
+    return 1;
 }

@@ -120,6 +120,11 @@ static void test_msda(int ref_dim)
     double maxerr = 0;
     for (int64_t i = 0; i < nq * d; i++) maxerr = fmax(maxerr, fabs(out[i] - expect[i]));
     CHECK_NEAR(maxerr, 0.0, 2e-4);
+    /* value_proj applied after sampling */
+    CHECK(msda_forward_unprojected(&m, &lv, query, nq, ref, ref_dim, value, out) == SAA_OK);
+    maxerr = 0;
+    for (int64_t i = 0; i < nq * d; i++) maxerr = fmax(maxerr, fabs(out[i] - expect[i]));
+    CHECK_NEAR(maxerr, 0.0, 2e-4);
     free(so_w), free(so_b), free(aw_w), free(aw_b), free(vp_w), free(vp_b), free(op_w), free(op_b);
     free(value), free(query), free(ref), free(vheads), free(tmp), free(out), free(tmpq);
     free(V), free(off), free(aw), free(agg), free(expect), free(Vf), free(aggf);

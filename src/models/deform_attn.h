@@ -43,4 +43,11 @@ void msda_project_value(const msda_layer *m, const float *value, int64_t n_token
 int msda_forward(const msda_layer *m, const msda_levels *lv, const float *query, int64_t nq, const float *ref,
                  int ref_dim, const float *value_heads, float *out, float *tmp);
 
+/* The same attention with value_proj applied after sampling: bilinear sampling and the attention-weighted
+ * sum are linear, so sum a * bilinear(value W^T + b) = (sum a * bilinear(value)) W^T + b * (weight that fell
+ * inside the maps). Cheaper when the queries are few (decoder: nq << tokens) as no projected copy of the
+ * value tokens is formed. value: [n_tokens, d] raw (memory). */
+int msda_forward_unprojected(const msda_layer *m, const msda_levels *lv, const float *query, int64_t nq,
+                             const float *ref, int ref_dim, const float *value, float *out);
+
 #endif

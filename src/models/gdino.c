@@ -378,32 +378,36 @@ static int ffn_forward(const gd_lin *l1, const gd_lin *l2, const gd_ln *norm, in
 /* ---------- position embeddings ---------- */
 
 /* PositionEmbeddingSineHW (normalize=True, scale 2*pi) of an unpadded H x W map:
- * pos[H*W, 2*npf] = [pos_y(npf), pos_x(npf)], each interleaved sin/cos. */
-static void sine_pos_hw(int64_t H, int64_t W, int64_t npf, float temp_h, float temp_w, float *pos)
+ * pos[H*W, 2*npf] = [pos_y(npf), pos_x(npf)], each interleaved sin/cos. pos_y depends on the row only and
+ * pos_x on the column only, so both are tabulated once. Returns SAA_OK or SAA_ENOMEM. */
+static int sine_pos_hw(int64_t H, int64_t W, int64_t npf, float temp_h, float temp_w, float *pos)
 {
-    float *dim_ty = malloc((size_t)npf * 2 * sizeof(float));
-    if (!dim_ty) return;
-    float *dim_tx = dim_ty + npf;
-    for (int64_t i = 0; i < npf; i++) {
-        const float e = (2.0f * (float)(i / 2)) / (float)npf;
-        dim_tx[i] = powf(temp_w, e);
-        dim_ty[i] = powf(temp_h, e);
-    }
+    float *ty = malloc((size_t)((H + W) * npf) * sizeof(float));
+    if (!ty) return saa_set_error(SAA_ENOMEM, "gdino: out of memory");
+    float *tx = ty + H * npf;
     const float eps = 1e-6f;
-    for (int64_t y = 0; y < H; y++) {
-        const float ye = (float)(y + 1) / ((float)H + eps) * TWO_PI_F;
+    for (int64_t i = 0; i < npf; i += 2) {
+        const float e0 = (2.0f * (float)(i / 2)) / (float)npf, e1 = (2.0f * (float)((i + 1) / 2)) / (float)npf;
+        const float dy0 = powf(temp_h, e0), dy1 = powf(temp_h, e1), dx0 = powf(temp_w, e0), dx1 = powf(temp_w, e1);
+        for (int64_t y = 0; y < H; y++) {
+            const float ye = (float)(y + 1) / ((float)H + eps) * TWO_PI_F;
+            ty[y * npf + i] = sinf(ye / dy0);
+            ty[y * npf + i + 1] = cosf(ye / dy1);
+        }
         for (int64_t x = 0; x < W; x++) {
             const float xe = (float)(x + 1) / ((float)W + eps) * TWO_PI_F;
-            float *p = pos + (y * W + x) * 2 * npf;
-            for (int64_t i = 0; i < npf; i += 2) {
-                p[i] = sinf(ye / dim_ty[i]);
-                p[i + 1] = cosf(ye / dim_ty[i + 1]);
-                p[npf + i] = sinf(xe / dim_tx[i]);
-                p[npf + i + 1] = cosf(xe / dim_tx[i + 1]);
-            }
+            tx[x * npf + i] = sinf(xe / dx0);
+            tx[x * npf + i + 1] = cosf(xe / dx1);
         }
     }
-    free(dim_ty);
+    for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < W; x++) {
+            float *p = pos + (y * W + x) * 2 * npf;
+            memcpy(p, ty + y * npf, (size_t)npf * sizeof(float));
+            memcpy(p + npf, tx + x * npf, (size_t)npf * sizeof(float));
+        }
+    free(ty);
+    return SAA_OK;
 }
 
 /* get_sine_pos_embed(pos[..., None], num_pos_feats=npf, temperature=10000, exchange_xy=False) of integer
@@ -450,16 +454,42 @@ void gdino_image_free(gdino_image *im)
     memset(im, 0, sizeof *im);
 }
 
-/* input_proj[l]: conv + GroupNorm(32) on x[cin, H, W] -> rows [H*W, d] of dst. */
-static int input_proj(const gd_proj *p, int64_t d, const float *x, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                      float *dst, float *chw)
+/* GroupNorm(groups) of a channels-last x[HW, C], in place (statistics in double). */
+static void group_norm_rows(float *x, int64_t HW, int64_t C, int64_t groups, const float *w, const float *b, float eps)
 {
-    saa_conv_params cp = {p->stride, p->stride, p->pad, p->pad, 1, 1, 1};
-    saa_conv2d(x, 1, p->cin, H, W, p->conv_w, d, p->k, p->k, p->conv_b, cp, chw);
-    saa_group_norm(chw, d, OH * OW, 32, p->gn_w, p->gn_b, LN_EPS, chw);
-    for (int64_t c = 0; c < d; c++)
-        for (int64_t i = 0; i < OH * OW; i++) dst[i * d + c] = chw[c * OH * OW + i];
-    return SAA_OK;
+    const int64_t cg = C / groups;
+#pragma omp parallel for schedule(static)
+    for (int64_t g = 0; g < groups; g++) {
+        double s = 0, s2 = 0;
+        for (int64_t i = 0; i < HW; i++)
+            for (int64_t c = g * cg; c < (g + 1) * cg; c++) s += x[i * C + c];
+        const double mean = s / (double)(HW * cg);
+        for (int64_t i = 0; i < HW; i++)
+            for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
+                const double dv = x[i * C + c] - mean;
+                s2 += dv * dv;
+            }
+        const float m = (float)mean, rstd = (float)(1.0 / sqrt(s2 / (double)(HW * cg) + (double)eps));
+        for (int64_t i = 0; i < HW; i++)
+            for (int64_t c = g * cg; c < (g + 1) * cg; c++) x[i * C + c] = (x[i * C + c] - m) * rstd * w[c] + b[c];
+    }
+}
+
+/* input_proj[l]: conv + GroupNorm(32) on x[cin, H, W] -> rows [OH*OW, d] of dst. A 1x1 conv is one gemm
+ * straight into the token layout. chw: scratch of d*OH*OW floats for the 3x3 convs. */
+static void input_proj(const gd_proj *p, int64_t d, const float *x, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                       float *dst, float *chw)
+{
+    if (p->k == 1 && p->stride == 1 && p->pad == 0) {
+        for (int64_t i = 0; i < OH * OW; i++) memcpy(dst + i * d, p->conv_b, (size_t)d * sizeof(float));
+        saa_gemm(1, 1, OH * OW, d, p->cin, 1.0f, x, H * W, p->conv_w, p->cin, 1.0f, dst, d);
+    } else {
+        saa_conv_params cp = {p->stride, p->stride, p->pad, p->pad, 1, 1, 1};
+        saa_conv2d(x, 1, p->cin, H, W, p->conv_w, d, p->k, p->k, p->conv_b, cp, chw);
+        for (int64_t c = 0; c < d; c++)
+            for (int64_t i = 0; i < OH * OW; i++) dst[i * d + c] = chw[c * OH * OW + i];
+    }
+    group_norm_rows(dst, OH * OW, d, 32, p->gn_w, p->gn_b, LN_EPS);
 }
 
 int gdino_image_from_features(const saa_gdino *g, int nfeat, const float *const *feats, const int *C,
@@ -518,7 +548,11 @@ int gdino_image_from_features(const saa_gdino *g, int nfeat, const float *const 
             input_proj(&g->proj[l], d, prev, ph, pw, h, w, out->src + s * d, chw);
             free(prev);
         }
-        sine_pos_hw(h, w, d / 2, c->pe_temperature_h, c->pe_temperature_w, out->pos + s * d);
+        if (sine_pos_hw(h, w, d / 2, c->pe_temperature_h, c->pe_temperature_w, out->pos + s * d) != SAA_OK) {
+            free(chw);
+            gdino_image_free(out);
+            return SAA_ENOMEM;
+        }
         for (int64_t i = 0; i < h * w; i++)
             add_to(out->pos + (s + i) * d, g->level_embed + l * d, d, out->lvl_pos + (s + i) * d);
         /* TransformerEncoder.get_reference_points with valid_ratios 1 */
@@ -878,8 +912,7 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
         saa_layer_norm(tgt, nq, d, e->catext_norm.w, e->catext_norm.b, LN_EPS, tgt);
         /* deformable image cross-attention */
         add_to(tgt, qpos, nq * d, dq);
-        msda_project_value(&e->cross, memory, N, vheads, tmp);
-        if ((rc = msda_forward(&e->cross, &im->lv, dq, nq, ref, 4, vheads, dtmp, tmp)) != SAA_OK) goto done;
+        if ((rc = msda_forward_unprojected(&e->cross, &im->lv, dq, nq, ref, 4, memory, dtmp)) != SAA_OK) goto done;
         add_into(tgt, dtmp, nq * d);
         saa_layer_norm(tgt, nq, d, e->norm1.w, e->norm1.b, LN_EPS, tgt);
         if ((rc = ffn_forward(&e->linear1, &e->linear2, &e->norm3, d, dff, tgt, nq)) != SAA_OK) goto done;
