@@ -1,10 +1,45 @@
 /* Multi-scale deformable attention; see deform_attn.h. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/deform_attn.h"
 #include "saa/tensor.h"
+
+/* rows per thread below which splitting is not worth a parallel region */
+#define PAR_MIN_ROWS 32
+
+void par_linear_rows(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out, float *y)
+{
+    const int nt = omp_get_max_threads();
+    if (nt <= 1 || rows < 2 * PAR_MIN_ROWS || omp_in_parallel()) {
+        saa_linear(x, rows, in, W, b, out, y);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), n = omp_get_num_threads();
+        const int64_t r0 = rows * t / n, r1 = rows * (t + 1) / n;
+        saa_linear(x + r0 * in, r1 - r0, in, W, b, out, y + r0 * out);
+    }
+}
+
+void par_gemm_rows(int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    const int nt = omp_get_max_threads();
+    if (nt <= 1 || M < 2 * PAR_MIN_ROWS || omp_in_parallel()) {
+        saa_gemm(0, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), n = omp_get_num_threads();
+        const int64_t r0 = M * t / n, r1 = M * (t + 1) / n;
+        saa_gemm(0, trans_b, r1 - r0, N, K, alpha, A + r0 * lda, lda, B, ldb, beta, C + r0 * ldc, ldc);
+    }
+}
 
 void msda_bind(msda_layer *m, saa_binder *b, const char *prefix, int d_model, int n_heads, int n_levels,
                int n_points)
@@ -28,7 +63,7 @@ void msda_project_value(const msda_layer *m, const float *value, int64_t n_token
                         float *tmp)
 {
     const int64_t d = m->d_model, nh = m->n_heads, hd = d / nh;
-    saa_linear(value, n_tokens, d, m->value_proj_w, m->value_proj_b, d, tmp);
+    par_linear_rows(value, n_tokens, d, m->value_proj_w, m->value_proj_b, d, tmp);
     /* [tokens][heads][hd] -> [heads][tokens][hd] */
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < n_tokens; t++)
@@ -41,7 +76,7 @@ void msda_project_value(const msda_layer *m, const float *value, int64_t n_token
  * normalised location in [0, 1] (grid = 2 * loc - 1). Corners outside the map contribute zero; the
  * four corner weights carry the attention weight so the channel loop is one fused pass.
  * Same arithmetic as core saa_grid_sample_accum, specialised for this hot loop. */
-static inline float sample_accum(const float *value, int64_t H, int64_t W, int64_t stride, int64_t C, float lx,
+__attribute__((always_inline)) static inline float sample_accum(const float *value, int64_t H, int64_t W, int64_t stride, int64_t C, float lx,
                                  float ly, float weight, float *out)
 {
     /* torch's unnormalize: ((g + 1) * size - 1) / 2 computed as (g + 1) * (size / 2) - 0.5 */
@@ -68,8 +103,15 @@ static inline float sample_accum(const float *value, int64_t H, int64_t W, int64
     return wnw + wne + wsw + wse; /* the weight that fell inside the map */
 }
 
+/* Compiled for AVX-512 / AVX2 / baseline and picked at load time (the library is built without -march). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define MSDA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MSDA_CLONES
+#endif
+
 /* Queries are processed in blocks so the offset/weight projections stay small. */
-static inline void sample_location(int ref_dim, const float *r, float ox, float oy, int64_t H, int64_t W, int64_t np,
+__attribute__((always_inline)) static inline void sample_location(int ref_dim, const float *r, float ox, float oy, int64_t H, int64_t W, int64_t np,
                                    float *lx, float *ly)
 {
     if (ref_dim == 2) {
@@ -83,10 +125,53 @@ static inline void sample_location(int ref_dim, const float *r, float ox, float 
 
 #define MSDA_BLOCK 2048
 
+/* One query: o[d] = concat over heads of sum_{l,p} a * bilinear(value_heads[h], level l). */
+MSDA_CLONES
+static void sample_query(const msda_layer *m, const msda_levels *lv, const float *r, int ref_dim, const float *off,
+                         const float *aw, const float *value_heads, float *o)
+{
+    const int64_t d = m->d_model, nh = m->n_heads, hd = d / nh, nl = m->n_levels, np = m->n_points;
+    memset(o, 0, (size_t)d * sizeof(float));
+    for (int64_t h = 0; h < nh; h++) {
+        const float *vh = value_heads + h * lv->n_tokens * hd;
+        for (int64_t l = 0; l < nl; l++) {
+            const int64_t H = lv->H[l], W = lv->W[l];
+            const float *vl = vh + lv->start[l] * hd;
+            for (int64_t p = 0; p < np; p++) {
+                const int64_t k = (h * nl + l) * np + p;
+                float lx, ly;
+                sample_location(ref_dim, r, off[k * 2], off[k * 2 + 1], H, W, np, &lx, &ly);
+                sample_accum(vl, H, W, hd, hd, lx, ly, aw[k], o + h * hd);
+            }
+        }
+    }
+}
+
+/* One query, all channels per head: acc[h][d] and the in-map weight mass[h]. */
+MSDA_CLONES
+static void sample_query_full(const msda_layer *m, const msda_levels *lv, const float *r, int ref_dim,
+                              const float *off, const float *aw, const float *value, float *acc, float *mass)
+{
+    const int64_t d = m->d_model, nh = m->n_heads, nl = m->n_levels, np = m->n_points;
+    for (int64_t h = 0; h < nh; h++) {
+        float *a = acc + h * d;
+        float ms = 0.0f;
+        memset(a, 0, (size_t)d * sizeof(float));
+        for (int64_t l = 0; l < nl; l++)
+            for (int64_t p = 0; p < np; p++) {
+                const int64_t k = (h * nl + l) * np + p;
+                float lx, ly;
+                sample_location(ref_dim, r, off[k * 2], off[k * 2 + 1], lv->H[l], lv->W[l], np, &lx, &ly);
+                ms += sample_accum(value + lv->start[l] * d, lv->H[l], lv->W[l], d, d, lx, ly, aw[k], a);
+            }
+        mass[h] = ms;
+    }
+}
+
 int msda_forward(const msda_layer *m, const msda_levels *lv, const float *query, int64_t nq, const float *ref,
                  int ref_dim, const float *value_heads, float *out, float *tmp)
 {
-    const int64_t d = m->d_model, nh = m->n_heads, hd = d / nh, nl = m->n_levels, np = m->n_points;
+    const int64_t d = m->d_model, nh = m->n_heads, nl = m->n_levels, np = m->n_points;
     const int64_t lp = nl * np, hlp = nh * lp;
     const int64_t blk = nq < MSDA_BLOCK ? nq : MSDA_BLOCK;
     float *off = malloc((size_t)(blk * hlp * 3) * sizeof(float));
@@ -94,34 +179,17 @@ int msda_forward(const msda_layer *m, const msda_levels *lv, const float *query,
     float *aw = off + blk * hlp * 2;
     for (int64_t q0 = 0; q0 < nq; q0 += blk) {
         const int64_t nb = (nq - q0 < blk) ? nq - q0 : blk;
-        saa_linear(query + q0 * d, nb, d, m->sampling_offsets_w, m->sampling_offsets_b, hlp * 2, off);
-        saa_linear(query + q0 * d, nb, d, m->attention_weights_w, m->attention_weights_b, hlp, aw);
+        par_linear_rows(query + q0 * d, nb, d, m->sampling_offsets_w, m->sampling_offsets_b, hlp * 2, off);
+        par_linear_rows(query + q0 * d, nb, d, m->attention_weights_w, m->attention_weights_b, hlp, aw);
         /* softmax over levels*points, per (query, head) */
         saa_softmax_rows(aw, nb * nh, lp);
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < nb; i++) {
-            const int64_t q = q0 + i;
-            const float *r = ref + q * ref_dim;
-            float *o = tmp + q * d;
-            memset(o, 0, (size_t)d * sizeof(float));
-            for (int64_t h = 0; h < nh; h++) {
-                const float *vh = value_heads + h * lv->n_tokens * hd;
-                for (int64_t l = 0; l < nl; l++) {
-                    const int64_t H = lv->H[l], W = lv->W[l];
-                    const float *vl = vh + lv->start[l] * hd;
-                    for (int64_t p = 0; p < np; p++) {
-                        const int64_t k = (h * nl + l) * np + p;
-                        const float ox = off[(i * hlp + k) * 2], oy = off[(i * hlp + k) * 2 + 1];
-                        float lx, ly;
-                        sample_location(ref_dim, r, ox, oy, H, W, np, &lx, &ly);
-                        sample_accum(vl, H, W, hd, hd, lx, ly, aw[i * hlp + k], o + h * hd);
-                    }
-                }
-            }
-        }
+        for (int64_t i = 0; i < nb; i++)
+            sample_query(m, lv, ref + (q0 + i) * ref_dim, ref_dim, off + i * hlp * 2, aw + i * hlp, value_heads,
+                         tmp + (q0 + i) * d);
     }
     free(off);
-    saa_linear(tmp, nq, d, m->output_proj_w, m->output_proj_b, d, out);
+    par_linear_rows(tmp, nq, d, m->output_proj_w, m->output_proj_b, d, out);
     return SAA_OK;
 }
 
@@ -133,35 +201,21 @@ int msda_forward_unprojected(const msda_layer *m, const msda_levels *lv, const f
     float *off = malloc((size_t)(nq * hlp * 3 + nq * nh * d + nq * nh + nq * d) * sizeof(float));
     if (!off) return saa_set_error(SAA_ENOMEM, "deformable attention: out of memory");
     float *aw = off + nq * hlp * 2, *acc = aw + nq * hlp, *mass = acc + nq * nh * d, *o = mass + nq * nh;
-    saa_linear(query, nq, d, m->sampling_offsets_w, m->sampling_offsets_b, hlp * 2, off);
-    saa_linear(query, nq, d, m->attention_weights_w, m->attention_weights_b, hlp, aw);
+    par_linear_rows(query, nq, d, m->sampling_offsets_w, m->sampling_offsets_b, hlp * 2, off);
+    par_linear_rows(query, nq, d, m->attention_weights_w, m->attention_weights_b, hlp, aw);
     saa_softmax_rows(aw, nq * nh, lp);
     /* acc[q][h] = sum_{l,p} a * bilinear(value) over all d channels; mass = the weight inside the maps */
 #pragma omp parallel for schedule(static)
-    for (int64_t q = 0; q < nq; q++) {
-        const float *r = ref + q * ref_dim;
-        for (int64_t h = 0; h < nh; h++) {
-            float *a = acc + (q * nh + h) * d;
-            float ms = 0.0f;
-            memset(a, 0, (size_t)d * sizeof(float));
-            for (int64_t l = 0; l < nl; l++)
-                for (int64_t p = 0; p < np; p++) {
-                    const int64_t k = (h * nl + l) * np + p;
-                    float lx, ly;
-                    sample_location(ref_dim, r, off[(q * hlp + k) * 2], off[(q * hlp + k) * 2 + 1], lv->H[l],
-                                    lv->W[l], np, &lx, &ly);
-                    ms += sample_accum(value + lv->start[l] * d, lv->H[l], lv->W[l], d, d, lx, ly, aw[q * hlp + k], a);
-                }
-            mass[q * nh + h] = ms;
-        }
-    }
+    for (int64_t q = 0; q < nq; q++)
+        sample_query_full(m, lv, ref + q * ref_dim, ref_dim, off + q * hlp * 2, aw + q * hlp, value, acc + q * nh * d,
+                          mass + q * nh);
     /* head h: o[:, h] = acc_h Wv_h^T + mass * bv_h */
     for (int64_t h = 0; h < nh; h++)
-        saa_gemm(0, 1, nq, hd, d, 1.0f, acc + h * d, nh * d, m->value_proj_w + h * hd * d, d, 0.0f, o + h * hd, d);
+        par_gemm_rows(1, nq, hd, d, 1.0f, acc + h * d, nh * d, m->value_proj_w + h * hd * d, d, 0.0f, o + h * hd, d);
     for (int64_t q = 0; q < nq; q++)
         for (int64_t h = 0; h < nh; h++)
             for (int64_t j = 0; j < hd; j++) o[q * d + h * hd + j] += mass[q * nh + h] * m->value_proj_b[h * hd + j];
-    saa_linear(o, nq, d, m->output_proj_w, m->output_proj_b, d, out);
+    par_linear_rows(o, nq, d, m->output_proj_w, m->output_proj_b, d, out);
     free(off);
     return SAA_OK;
 }

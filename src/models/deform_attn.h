@@ -26,6 +26,14 @@ typedef struct {
     int64_t n_tokens;
 } msda_levels;
 
+/* Row-parallel products for code that runs with OpenBLAS single-threaded (see gdino_run): the rows are
+ * split over the OpenMP threads, each doing one single-threaded sgemm. Small products run directly.
+ * par_linear_rows: y[rows, out] = x[rows, in] W[out, in]^T + b (b may be NULL).
+ * par_gemm_rows: C[M, N] = alpha * A[M, K] op(B) + beta * C, op(B) = B^T (B [N, K]) if trans_b else B [K, N]. */
+void par_linear_rows(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out, float *y);
+void par_gemm_rows(int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
 /* Binds "<prefix>sampling_offsets.*", "attention_weights.*", "value_proj.*", "output_proj.*". */
 void msda_bind(msda_layer *m, saa_binder *b, const char *prefix, int d_model, int n_heads, int n_levels,
                int n_points);

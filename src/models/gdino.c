@@ -13,15 +13,19 @@
 #include <string.h>
 #include <time.h>
 
+#include <omp.h>
+
 #include "models/gdino_impl.h"
 #include "models/gdino_model.h"
 #include "saa/tensor.h"
 #include "saa/tokenizer.h"
 
+/* OpenBLAS (declared here as its cblas.h varies between builds) */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
 #define TWO_PI_F ((float)(2.0 * 3.14159265358979323846))
 #define LN_EPS 1e-5f
-/* Row block for the big per-token projections (bounds the [rows, 2048] FFN and fusion buffers). */
-#define ROW_BLOCK 2048
 
 /* ---------- config ---------- */
 
@@ -296,11 +300,13 @@ int gdino_bind_transformer(saa_gdino *g, saa_weights *w)
 
 static void add_into(float *y, const float *x, int64_t n)
 {
+#pragma omp parallel for if (n > 65536) schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
 static void add_to(const float *a, const float *b, int64_t n, float *y)
 {
+#pragma omp parallel for if (n > 65536) schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
@@ -314,7 +320,7 @@ static void mlp_forward(const gd_mlp *m, const float *x, int64_t rows, int64_t i
         const int last = i == m->n - 1;
         const int64_t o = last ? out : hidden;
         float *dst = last ? y : tmp + (i % 2) * rows * hidden;
-        saa_linear(cur, rows, cur_in, m->l[i].w, m->l[i].b, o, dst);
+        par_linear_rows(cur, rows, cur_in, m->l[i].w, m->l[i].b, o, dst);
         if (!last) saa_relu(dst, rows * o);
         cur = dst;
         cur_in = o;
@@ -339,39 +345,52 @@ static int mha_forward(const gd_mha *m, int64_t d, const float *q_in, int64_t Lq
                        const float *v_in, int64_t Lk, const float *mask, float *out)
 {
     const int64_t nh = m->nheads, hd = d / nh;
-    float *buf = malloc((size_t)(2 * Lq * d + 2 * Lk * d + Lq * Lk) * sizeof(float));
+    float *buf = malloc((size_t)(2 * Lq * d + 2 * Lk * d) * sizeof(float));
     if (!buf) return saa_set_error(SAA_ENOMEM, "gdino attention: out of memory");
-    float *Q = buf, *K = Q + Lq * d, *V = K + Lk * d, *O = V + Lk * d, *S = O + Lq * d;
-    saa_linear(q_in, Lq, d, m->in_w, m->in_b, d, Q);
-    saa_linear(k_in, Lk, d, m->in_w + d * d, m->in_b + d, d, K);
-    saa_linear(v_in, Lk, d, m->in_w + 2 * d * d, m->in_b + 2 * d, d, V);
+    float *Q = buf, *K = Q + Lq * d, *V = K + Lk * d, *O = V + Lk * d;
+    par_linear_rows(q_in, Lq, d, m->in_w, m->in_b, d, Q);
+    par_linear_rows(k_in, Lk, d, m->in_w + d * d, m->in_b + d, d, K);
+    par_linear_rows(v_in, Lk, d, m->in_w + 2 * d * d, m->in_b + 2 * d, d, V);
     const float scale = 1.0f / sqrtf((float)hd);
+    /* heads in parallel, one score matrix per thread */
+    const int nt = omp_get_max_threads() < nh ? omp_get_max_threads() : (int)nh;
+    float *scores = malloc((size_t)nt * (size_t)(Lq * Lk) * sizeof(float));
+    if (!scores) {
+        free(buf);
+        return saa_set_error(SAA_ENOMEM, "gdino attention: out of memory");
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t h = 0; h < nh; h++)
-        saa_attention_head(Q + h * hd, d, K + h * hd, d, V + h * hd, d, Lq, Lk, hd, hd, scale, mask, O + h * hd, d, S);
-    saa_linear(O, Lq, d, m->out.w, m->out.b, d, out);
+        saa_attention_head(Q + h * hd, d, K + h * hd, d, V + h * hd, d, Lq, Lk, hd, hd, scale, mask, O + h * hd, d,
+                           scores + (int64_t)omp_get_thread_num() * Lq * Lk);
+    free(scores);
+    par_linear_rows(O, Lq, d, m->out.w, m->out.b, d, out);
     free(buf);
     return SAA_OK;
 }
 
 /* forward_ffn of the encoder/decoder layers and the text enhancer's FFN: x = LN(x + linear2(relu(linear1(x)))),
- * in place, in row blocks. */
+ * in place. Each thread runs whole row blocks (single-threaded sgemm) with its own [blk, dff] buffer. */
+#define FFN_BLOCK 512
 static int ffn_forward(const gd_lin *l1, const gd_lin *l2, const gd_ln *norm, int64_t d, int64_t dff, float *x,
                        int64_t rows)
 {
-    const int64_t blk = rows < ROW_BLOCK ? rows : ROW_BLOCK;
-    float *h = malloc((size_t)(blk * (dff + d)) * sizeof(float));
-    if (!h) return saa_set_error(SAA_ENOMEM, "gdino ffn: out of memory");
-    float *y = h + blk * dff;
-    for (int64_t r0 = 0; r0 < rows; r0 += blk) {
-        const int64_t nb = rows - r0 < blk ? rows - r0 : blk;
+    const int64_t nblk = (rows + FFN_BLOCK - 1) / FFN_BLOCK;
+    const int nt = nblk < omp_get_max_threads() ? (int)nblk : omp_get_max_threads();
+    float *buf = malloc((size_t)nt * (size_t)(FFN_BLOCK * (dff + d)) * sizeof(float));
+    if (!buf) return saa_set_error(SAA_ENOMEM, "gdino ffn: out of memory");
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t bi = 0; bi < nblk; bi++) {
+        float *h = buf + (int64_t)omp_get_thread_num() * FFN_BLOCK * (dff + d), *y = h + FFN_BLOCK * dff;
+        const int64_t r0 = bi * FFN_BLOCK, nb = rows - r0 < FFN_BLOCK ? rows - r0 : FFN_BLOCK;
         float *xb = x + r0 * d;
         saa_linear(xb, nb, d, l1->w, l1->b, dff, h);
         saa_relu(h, nb * dff);
         saa_linear(h, nb, dff, l2->w, l2->b, d, y);
-        add_into(xb, y, nb * d);
+        for (int64_t i = 0; i < nb * d; i++) xb[i] += y[i];
         saa_layer_norm(xb, nb, d, norm->w, norm->b, LN_EPS, xb);
     }
-    free(h);
+    free(buf);
     return SAA_OK;
 }
 
@@ -482,7 +501,7 @@ static void input_proj(const gd_proj *p, int64_t d, const float *x, int64_t H, i
 {
     if (p->k == 1 && p->stride == 1 && p->pad == 0) {
         for (int64_t i = 0; i < OH * OW; i++) memcpy(dst + i * d, p->conv_b, (size_t)d * sizeof(float));
-        saa_gemm(1, 1, OH * OW, d, p->cin, 1.0f, x, H * W, p->conv_w, p->cin, 1.0f, dst, d);
+        saa_gemm(1, 1, OH * OW, d, p->cin, 1.0f, x, H * W, p->conv_w, p->cin, 1.0f, dst, d); /* BLAS-threaded */
     } else {
         saa_conv_params cp = {p->stride, p->stride, p->pad, p->pad, 1, 1, 1};
         saa_conv2d(x, 1, p->cin, H, W, p->conv_w, d, p->k, p->k, p->conv_b, cp, chw);
@@ -576,14 +595,14 @@ int gdino_image_from_features(const saa_gdino *g, int nfeat, const float *const 
  * so nothing of size [N, embed_dim] is formed: the cost is O(N * heads * T * d) instead of
  * O(N * embed_dim * d). The softmax steps are those of the official code: subtract the GLOBAL max, clamp
  * to [-50000, 50000]; the text side subtracts its per-row max over image tokens and clamps again. */
+#define FUSION_BLOCK 512
 static int fusion_forward(const gd_fusion *f, int64_t d, float *v, int64_t N, float *l, int64_t T)
 {
     const int64_t nh = f->nheads, E = f->embed, hd = E / nh, HT = nh * T;
     const float scale = powf((float)hd, -0.5f);
-    const int64_t blk = N < ROW_BLOCK ? N : ROW_BLOCK;
     float *S = malloc((size_t)(N * HT) * sizeof(float)); /* [N][heads][T] */
     float *small = malloc((size_t)(3 * T * E + 3 * HT * d + 3 * HT + T * d) * sizeof(float));
-    float *blkbuf = malloc((size_t)(blk * (HT > d ? HT : d)) * sizeof(float));
+    float *blkbuf = malloc((size_t)omp_get_max_threads() * FUSION_BLOCK * (size_t)(HT > d ? HT : d) * sizeof(float));
     if (!S || !small || !blkbuf) {
         free(S), free(small), free(blkbuf);
         return saa_set_error(SAA_ENOMEM, "gdino fusion: out of memory");
@@ -608,7 +627,7 @@ static int fusion_forward(const gd_fusion *f, int64_t d, float *v, int64_t N, fl
         saa_gemm(0, 1, T, d, hd, 1.0f, vl + h * hd, E, f->out_v.w + h * hd, E, 0.0f, M + h * T * d, d);
     }
     /* attention logits S[n, (h, t)] and their global max */
-    saa_linear(v, N, d, Kq, kb, HT, S);
+    par_linear_rows(v, N, d, Kq, kb, HT, S);
     float gmax = -INFINITY;
     for (int64_t i = 0; i < N * HT; i++) gmax = S[i] > gmax ? S[i] : gmax;
     for (int64_t j = 0; j < HT; j++) cmax[j] = -INFINITY, csum[j] = 0.0f;
@@ -620,19 +639,40 @@ static int fusion_forward(const gd_fusion *f, int64_t d, float *v, int64_t N, fl
         }
     for (int64_t n = 0; n < N; n++)
         for (int64_t j = 0; j < HT; j++) cmax[j] = S[n * HT + j] > cmax[j] ? S[n * HT + j] : cmax[j];
-    /* text side: softmax over the image tokens of (S^T - row max), clamped; Z = P_l v accumulated per block */
+    /* text side: softmax over the image tokens of (S^T - row max), clamped; Z = P_l v accumulated over row
+     * blocks, one partial Z per thread */
     memset(Z, 0, (size_t)(HT * d) * sizeof(float));
-    for (int64_t r0 = 0; r0 < N; r0 += blk) {
-        const int64_t nb = N - r0 < blk ? N - r0 : blk;
-        for (int64_t i = 0; i < nb; i++)
-            for (int64_t j = 0; j < HT; j++) {
-                float x = S[(r0 + i) * HT + j] - cmax[j];
-                x = x < -50000.0f ? -50000.0f : x;
-                blkbuf[i * HT + j] = expf(x);
-                csum[j] += blkbuf[i * HT + j];
-            }
-        saa_gemm(1, 0, HT, d, nb, 1.0f, blkbuf, HT, v + r0 * d, d, 1.0f, Z, d);
+    const int nt = omp_get_max_threads();
+    float *part = calloc((size_t)nt * (size_t)(HT * d + HT), sizeof(float));
+    if (!part) {
+        free(S), free(small), free(blkbuf);
+        return saa_set_error(SAA_ENOMEM, "gdino fusion: out of memory");
     }
+    const int64_t nblk = (N + FUSION_BLOCK - 1) / FUSION_BLOCK;
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num();
+        float *Zt = part + (int64_t)tid * (HT * d + HT), *ct = Zt + HT * d;
+        float *eb = blkbuf + (int64_t)tid * FUSION_BLOCK * (HT > d ? HT : d);
+#pragma omp for schedule(static)
+        for (int64_t bi = 0; bi < nblk; bi++) {
+            const int64_t r0 = bi * FUSION_BLOCK, nb = N - r0 < FUSION_BLOCK ? N - r0 : FUSION_BLOCK;
+            for (int64_t i = 0; i < nb; i++)
+                for (int64_t j = 0; j < HT; j++) {
+                    float x = S[(r0 + i) * HT + j] - cmax[j];
+                    x = x < -50000.0f ? -50000.0f : x;
+                    eb[i * HT + j] = expf(x);
+                    ct[j] += eb[i * HT + j];
+                }
+            saa_gemm(1, 0, HT, d, nb, 1.0f, eb, HT, v + r0 * d, d, 1.0f, Zt, d);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        const float *Zt = part + (int64_t)t * (HT * d + HT);
+        for (int64_t i = 0; i < HT * d; i++) Z[i] += Zt[i];
+        for (int64_t j = 0; j < HT; j++) csum[j] += Zt[HT * d + j];
+    }
+    free(part);
     for (int64_t j = 0; j < HT; j++)
         for (int64_t c = 0; c < d; c++) Z[j * d + c] /= csum[j];
     /* out_l_h = Z_h Wvv_h^T + bvv_h, then delta_l = out_l_proj(out_l) */
@@ -646,13 +686,14 @@ static int fusion_forward(const gd_fusion *f, int64_t d, float *v, int64_t N, fl
         for (int64_t c = 0; c < d; c++) l[t * d + c] += f->gamma_l[c] * dl[t * d + c];
     /* image side: softmax over the text tokens per head; delta_v = P_v M + bo; v = v + gamma_v * delta_v */
     saa_softmax_rows(S, N * nh, T);
-    for (int64_t r0 = 0; r0 < N; r0 += blk) {
-        const int64_t nb = N - r0 < blk ? N - r0 : blk;
-        saa_gemm(0, 0, nb, d, HT, 1.0f, S + r0 * HT, HT, M, d, 0.0f, blkbuf, d);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t bi = 0; bi < nblk; bi++) {
+        float *db = blkbuf + (int64_t)omp_get_thread_num() * FUSION_BLOCK * (HT > d ? HT : d);
+        const int64_t r0 = bi * FUSION_BLOCK, nb = N - r0 < FUSION_BLOCK ? N - r0 : FUSION_BLOCK;
+        saa_gemm(0, 0, nb, d, HT, 1.0f, S + r0 * HT, HT, M, d, 0.0f, db, d);
         float *vb = v + r0 * d;
-#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < nb; i++)
-            for (int64_t c = 0; c < d; c++) vb[i * d + c] += f->gamma_v[c] * (blkbuf[i * d + c] + f->out_v.b[c]);
+            for (int64_t c = 0; c < d; c++) vb[i * d + c] += f->gamma_v[c] * (db[i * d + c] + f->out_v.b[c]);
     }
     free(S), free(small), free(blkbuf);
     return SAA_OK;
@@ -748,10 +789,13 @@ void gdino_encoder_output_proposals(const float *memory, int64_t dim, const msda
 
 /* ---------- the whole transformer ---------- */
 
+static int timing_clock = CLOCK_MONOTONIC;
+void gdino_timing_cpu_clock(int on) { timing_clock = on ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC; }
+
 static double wall_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(timing_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -766,6 +810,10 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
 {
     gdino_timing tm_local;
     if (!tm) tm = &tm_local;
+    /* Every large product below is split over the OpenMP threads with single-threaded sgemm calls (no
+     * OpenBLAS thread pool competing with the OpenMP team); restored on return. */
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     double t0 = wall_s(), t1;
 #define LAP(field) (t1 = wall_s(), tm->field += t1 - t0, t0 = t1)
     const saa_gdino_config *c = &g->cfg;
@@ -801,7 +849,7 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
     }
 
     /* feat_map: Linear(bert hidden, d) of the BERT output */
-    saa_linear(text->bert_hidden, T, c->bert_hidden, g->feat_map.w, g->feat_map.b, d, mtext);
+    par_linear_rows(text->bert_hidden, T, c->bert_hidden, g->feat_map.w, g->feat_map.b, d, mtext);
     if (trace && !(trace->feat_map = dup_floats(mtext, T * d))) goto oom;
     sine_pos_1d(text->position_ids, T, d, pos_text);
     for (int64_t i = 0; i < T; i++)
@@ -845,10 +893,10 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
     if (!logits || !maxl || !props || !topk || !topv || !refu) goto oom;
     /* output_memory (in qbuf) = enc_output_norm(enc_output(memory with invalid rows zeroed)) */
     gdino_encoder_output_proposals(memory, d, &im->lv, src2, props);
-    saa_linear(src2, N, d, g->enc_output.w, g->enc_output.b, d, qbuf);
+    par_linear_rows(src2, N, d, g->enc_output.w, g->enc_output.b, d, qbuf);
     saa_layer_norm(qbuf, N, d, g->enc_output_norm.w, g->enc_output_norm.b, LN_EPS, qbuf);
     /* ContrastiveEmbed: output_memory @ memory_text^T; the score is the max over the (-inf padded) 256 columns */
-    saa_gemm(0, 1, N, T, d, 1.0f, qbuf, d, mtext, d, 0.0f, logits, T);
+    par_gemm_rows(1, N, T, d, 1.0f, qbuf, d, mtext, d, 0.0f, logits, T);
     for (int64_t n = 0; n < N; n++) {
         float mx = -INFINITY;
         for (int64_t t = 0; t < T; t++) mx = logits[n * T + t] > mx ? logits[n * T + t] : mx;
@@ -950,6 +998,7 @@ done:
         gdino_raw_free(out);
         if (trace) gdino_trace_free(trace);
     }
+    openblas_set_num_threads(blas_threads);
     return rc;
 #undef LAP
 }

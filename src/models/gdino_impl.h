@@ -75,6 +75,8 @@ int gdino_run(const saa_gdino *g, const gdino_image *im, const gdino_text *text,
 typedef struct {
     double fusion, text, enc_deform, enc_ffn, query_select, decoder;
 } gdino_timing;
+/* Stage times from the process CPU clock instead of the wall clock (benchmarks on a shared machine). */
+void gdino_timing_cpu_clock(int on);
 int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text *text, const int64_t *forced_topk,
                     gdino_trace *trace, gdino_raw *out, gdino_timing *tm);
 
