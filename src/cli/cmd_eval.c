@@ -38,7 +38,7 @@ static int usage(FILE *f)
             "  --masks DIR           folder dataset: masks folder\n"
             "  --mask-pattern P      folder dataset: mask name, {stem}/{name} replaced (default {stem}.png)\n"
             "  --score-memory MB     memory for the distinct pixel scores of a category before they spill to a\n"
-            "                        temporary file (default 200; results are identical either way)\n"
+            "                        temporary file (default 100; peak use is about twice that; results are identical)\n"
             "  --no-report           do not write OUTDIR/report.html (self-contained HTML: tables, curves, gallery)\n"
             "  --quiet               no progress bar\n");
     return f == stderr ? 2 : 0;

@@ -18,7 +18,7 @@ void saa_eval_params_default(saa_eval_params *p)
     p->grid_steps = 200;     /* max_steps of cal_pro_metric / calculate_max_f1_region */
     p->pro_fpr_limit = 0.3;  /* cal_pro_metric(fpr_thresh=0.3) */
     p->region_iou = 0.6;     /* calculate_max_f1_region(pro_thresh=0.6) */
-    p->memory_entries = (int64_t)1 << 23; /* ~200 MB of distinct pixel scores before spilling to disk */
+    p->memory_entries = (int64_t)100000000 / 24; /* 100 MB of distinct pixel scores, then spill to disk */
 }
 
 void saa_minmax_nan(const double *x, int64_t n, double *lo, double *hi)
