@@ -39,6 +39,10 @@ stats=$("$helper" --png-stats "$tmp/shot.png") || { echo "FAIL: screenshot looks
 echo "screenshot: $stats"
 set -- $stats
 [ "$1" = 1200 ] && [ "$2" = 900 ] || { echo "FAIL: screenshot size $1x$2, expected 1200x900"; fail=1; }
+# what the first screen shows: the mean row's background, the ROC (blue) and PR (red) curves, the PRO
+# curve (green); a page shown as source text or unstyled would miss them
+"$helper" --png-colours "$tmp/shot.png" f3f3d8 1f77b4 d62728 2ca02c > "$tmp/colours" ||
+  { echo "FAIL: rendered page lacks the table/curve colours:"; cat "$tmp/colours"; fail=1; }
 if [ -n "$SAA_KEEP_SCREENSHOT" ]; then cp "$tmp/shot.png" "$SAA_KEEP_SCREENSHOT"; cp "$tmp/report.html" "$SAA_KEEP_SCREENSHOT.html"; fi
 
 [ $fail -eq 0 ] && echo "PASS"

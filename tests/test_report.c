@@ -5,7 +5,8 @@
  *
  * Also a helper for tests/cli_report_chromium.sh:
  *   test_report --demo DIR        writes DIR/report.html from a generated two-category data set
- *   test_report --png-stats FILE  decodes a PNG, prints "W H COLOURS NONWHITE%", exit 0 if non-trivial */
+ *   test_report --png-stats FILE  decodes a PNG, prints "W H COLOURS NONWHITE%", exit 0 if non-trivial
+ *   test_report --png-colours FILE RRGGBB...  exit 0 if every colour occurs (within +-12) */
 #include <ctype.h>
 #include <stdint.h>
 #include <string.h>
@@ -338,6 +339,36 @@ static int png_stats(const char *path)
     return colours >= 50 && pct >= 5.0 ? 0 : 1;
 }
 
+/* Pixels within +-12 of each colour RRGGBB given; exit 0 when every colour is present (the page rendered
+ * its curves and tables, not its source text). */
+static int png_colours(const char *path, int n, char **hex)
+{
+    saa_image img;
+    if (saa_image_load(path, &img) != SAA_OK) {
+        fprintf(stderr, "%s\n", saa_last_error());
+        return 1;
+    }
+    int missing = 0;
+    for (int k = 0; k < n; k++) {
+        unsigned v = 0;
+        if (strlen(hex[k]) != 6 || sscanf(hex[k], "%6x", &v) != 1) {
+            fprintf(stderr, "bad colour %s (expected RRGGBB)\n", hex[k]);
+            missing++;
+            continue;
+        }
+        int want[3] = {(int)(v >> 16), (int)(v >> 8 & 255), (int)(v & 255)};
+        long count = 0;
+        for (size_t i = 0; i < (size_t)img.w * img.h; i++) {
+            const uint8_t *p = img.data + 3 * i;
+            count += abs(p[0] - want[0]) <= 12 && abs(p[1] - want[1]) <= 12 && abs(p[2] - want[2]) <= 12;
+        }
+        printf("%s %ld\n", hex[k], count);
+        missing += count == 0;
+    }
+    saa_image_free(&img);
+    return missing ? 1 : 0;
+}
+
 /* ---------- the unit test ---------- */
 
 /* Thumbnails of the test report: rows for items 1, 3 (false positives), 4, 6 (misses), 4 images each. */
@@ -413,6 +444,7 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--demo")) return write_demo(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--png-stats")) return png_stats(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "--png-colours")) return png_colours(argv[2], argc - 3, argv + 3);
 
     /* base64: RFC 4648 section 10 vectors */
     static const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
