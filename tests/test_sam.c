@@ -206,15 +206,19 @@ static void ref_block(saa_weights *w, const saa_sam_config *c, int blk, int wind
     free(x), free(xn), free(xp), free(qkv), free(o), free(p), free(hdn);
 }
 
-static void test_block_bruteforce(void)
+/* grid 7 (windows of 3 padded to 9, global over 49 tokens), or grid 17 (global over 289 tokens:
+ * more than one block of score rows). */
+static void test_block_bruteforce(int grid)
 {
     saa_sam_config c = small_config();
+    c.img_size = c.input_h = c.input_w = 16 * grid;
+    c.emb_h = c.emb_w = grid;
     saa_weights *w;
     CHECK(saa_sam_random_weights(&c, 11, 0.4f, &w) == SAA_OK);
     saa_sam *m = NULL;
     CHECK(saa_sam_from_weights(w, 0, &c, &m) == SAA_OK);
     if (!m) return;
-    int G = 7, C = 16, T = G * G;
+    int G = grid, C = 16, T = G * G;
     float *x = malloc(sizeof(float) * T * C), *attn = malloc(sizeof(float) * T * C);
     double *ref = malloc(sizeof(double) * T * C), *ref_attn = malloc(sizeof(double) * T * C);
     uint64_t s = 3;
@@ -231,8 +235,8 @@ static void test_block_bruteforce(void)
             e_out = fmax(e_out, fabs(x[i] - ref[i]));
             e_attn = fmax(e_attn, fabs(attn[i] - ref_attn[i]));
         }
-        printf("block %d (%s): max |attn - ref| %.3g, max |out - ref| %.3g\n", blk, blk == 0 ? "window 3, 7->9" : "global",
-               e_attn, e_out);
+        printf("grid %d block %d (%s): max |attn - ref| %.3g, max |out - ref| %.3g\n", G, blk,
+               blk == 0 ? "window 3, padded" : "global", e_attn, e_out);
         CHECK(e_attn < 2e-5);
         CHECK(e_out < 2e-5);
     }
@@ -295,9 +299,11 @@ int main(void)
     test_presets();
     test_detect();
     test_binding_errors();
-    test_block_bruteforce();
+    test_block_bruteforce(7);
+    test_block_bruteforce(17);
     sam_disable_simd = 1; /* the portable softmax as well */
-    test_block_bruteforce();
+    test_block_bruteforce(7);
+    test_block_bruteforce(17);
     sam_disable_simd = 0;
     test_predictor();
     TEST_MAIN_END();

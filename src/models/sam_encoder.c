@@ -87,6 +87,10 @@ void sam_add_pos_embed(const saa_sam *m, float *tokens)
 
 /* ---------- workspace ---------- */
 
+/* Query rows per score block: a whole window, or 64 rows of a global head (64 x 4096 floats = 1 MB,
+ * cache-resident, instead of the 64 MB 4096 x 4096 matrix). */
+static int score_rows(int L) { return L <= 256 ? L : 64; }
+
 struct sam_encoder_ws {
     int nthreads;
     size_t L_max, S_max;
@@ -122,7 +126,7 @@ sam_encoder_ws *sam_encoder_ws_new(const saa_sam *m)
     }
     ws->nthreads = saa_threads();
     ws->L_max = L, ws->S_max = S;
-    ws->scratch_per_thread = L * L + L * hd + 2 * L * S;
+    ws->scratch_per_thread = (size_t)score_rows((int)L) * L + L * hd + 2 * L * S;
     size_t hidden = T * (size_t)c->mlp_dim > R * C ? T * (size_t)c->mlp_dim : R * C;
     ws->xn = malloc(sizeof(float) * R * C);
     ws->qkv = malloc(sizeof(float) * R * 3 * C);
@@ -313,12 +317,11 @@ void sam_gelu(float *x, int64_t n, int nthreads)
 static void attend_head(const float *q, const float *k, const float *v, int ld, int S, int hd, float scale,
                         const float *rh, const float *rw, float *out, int ldo, float *scratch)
 {
-    int L = S * S;
-    float *scores = scratch, *qs = scores + (size_t)L * L, *relh = qs + (size_t)L * hd,
+    int L = S * S, RB = score_rows(L);
+    float *scores = scratch, *qs = scores + (size_t)RB * L, *relh = qs + (size_t)L * hd,
           *relw = relh + (size_t)L * S;
     for (int i = 0; i < L; i++)
         for (int c = 0; c < hd; c++) qs[(size_t)i * hd + c] = q[(size_t)i * ld + c] * scale;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, hd, 1.0f, qs, hd, k, ld, 0.0f, scores, L);
     if (rh) {
         /* rel_h[(y,x), ky] = q[y,x,:] . Rh[y,ky,:];  rel_w[(y,x), kx] = q[y,x,:] . Rw[x,kx,:] */
         for (int y = 0; y < S; y++)
@@ -329,19 +332,25 @@ static void attend_head(const float *q, const float *k, const float *v, int ld, 
                         rw + (size_t)x * S * hd, hd, 0.0f, relw + (size_t)x * S, S * S);
     }
     int simd = use_avx512();
-    for (int i = 0; i < L; i++) {
-        float *row = scores + (size_t)i * L;
-        const float *ah = rh ? relh + (size_t)i * S : NULL, *bw = rh ? relw + (size_t)i * S : NULL;
+    for (int r0 = 0; r0 < L; r0 += RB) {
+        int nr = L - r0 < RB ? L - r0 : RB;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, L, hd, 1.0f, qs + (size_t)r0 * hd, hd, k, ld, 0.0f,
+                    scores, L);
+        for (int i = 0; i < nr; i++) {
+            float *row = scores + (size_t)i * L;
+            const float *ah = rh ? relh + (size_t)(r0 + i) * S : NULL, *bw = rh ? relw + (size_t)(r0 + i) * S : NULL;
 #ifdef HAVE_AVX512_PATH
-        if (simd) {
-            rel_softmax_row_avx512(row, L, S, ah, bw);
-            continue;
-        }
+            if (simd) {
+                rel_softmax_row_avx512(row, L, S, ah, bw);
+                continue;
+            }
 #endif
-        (void)simd;
-        rel_softmax_row_scalar(row, L, S, ah, bw);
+            (void)simd;
+            rel_softmax_row_scalar(row, L, S, ah, bw);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, L, 1.0f, scores, L, v, ld, 0.0f,
+                    out + (size_t)r0 * ldo, ldo);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, hd, L, 1.0f, scores, L, v, ld, 0.0f, out, ldo);
 }
 
 /* Runs n_tasks = n_grids * heads attention tasks in parallel, BLAS single-threaded inside. */
