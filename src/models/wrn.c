@@ -471,85 +471,116 @@ int saa_wrn_single_heat(const saa_wrn_features *f, int top_n, float *heat)
 
 /* ---------- multi instance ---------- */
 
-/* mirrors SAA/model.py: visual_saliency_calculation (object_number > 1) and region_feature_extraction,
- * keeping a running max per mask-i pixel instead of the (n_i x n_others) similarity matrix */
+/* mirrors SAA/model.py: visual_saliency_calculation (object_number > 1) and region_feature_extraction.
+ * For object i the official code takes, per pixel p of mask i, the max of f_p . g_q over the pixels q
+ * of every other mask, where g_q = 0 when q lies in mask i (features_clone zeroes mask i) and f_q
+ * otherwise. A max ignores duplicates, so this is the max over q in U \ mask_i (U = union of all masks)
+ * of f_p . f_q, joined with 0 if some other mask overlaps mask i. Each dot product is symmetric, so the
+ * union is swept once in blocks of the upper triangle of U x U (a pair seen twice is harmless for a
+ * max), and every product updates the running maxima of both of its pixels: memory O(N * |U|). */
 int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_masks, double *object_scores,
                       double *max_map)
 {
     int64_t hw = f->H[0] * f->W[0], C = f->fused_C;
     if (n_masks < 2)
         return saa_set_error(SAA_EINVAL, "multi-instance saliency needs at least 2 object masks (got %d)", n_masks);
-    int64_t *count = calloc((size_t)n_masks, sizeof *count);
-    if (!count) return saa_set_error(SAA_ENOMEM, "out of memory");
-    int64_t total = 0;
+    if (n_masks > 64)
+        return saa_set_error(SAA_EINVAL, "multi-instance saliency supports at most 64 object masks (got %d)", n_masks);
     for (int i = 0; i < n_masks; i++) {
-        for (int64_t p = 0; p < hw; p++) count[i] += masks[(int64_t)i * hw + p] != 0;
-        total += count[i];
-        if (!count[i]) {
-            free(count);
+        int64_t cnt = 0;
+        for (int64_t p = 0; p < hw; p++) cnt += masks[(int64_t)i * hw + p] != 0;
+        if (!cnt)
             return saa_set_error(SAA_EINVAL, "object mask %d is empty on the %lldx%lld feature grid", i,
                                  (long long)f->W[0], (long long)f->H[0]);
-        }
     }
-    const int64_t RB = 256, CB = 2048; /* rows x columns of similarity held at once */
-    int64_t *rows = malloc(sizeof(int64_t) * (size_t)hw), *cols = malloc(sizeof(int64_t) * (size_t)total);
+    uint64_t *bits = calloc((size_t)hw, sizeof *bits);
+    int64_t *U = malloc(sizeof(int64_t) * (size_t)hw);
+    if (!bits || !U) {
+        free(bits);
+        free(U);
+        return saa_set_error(SAA_ENOMEM, "out of memory");
+    }
+    int64_t nu = 0;
+    uint64_t overlapped = 0; /* bit i: another mask has a pixel inside mask i (a zero vector in its list) */
+    for (int64_t p = 0; p < hw; p++) {
+        for (int i = 0; i < n_masks; i++)
+            if (masks[(int64_t)i * hw + p]) bits[p] |= (uint64_t)1 << i;
+        if (bits[p]) U[nu++] = p;
+        if (bits[p] & (bits[p] - 1)) overlapped |= bits[p];
+    }
+    const int64_t RB = 256, CB = 1024; /* similarity block held at once */
     float *A = malloc(sizeof(float) * (size_t)(RB * C)), *B = malloc(sizeof(float) * (size_t)(CB * C)),
-          *T = malloc(sizeof(float) * (size_t)(RB * CB)), *rowmax = malloc(sizeof(float) * (size_t)hw);
+          *T = malloc(sizeof(float) * (size_t)(RB * CB)), *best = malloc(sizeof(float) * (size_t)(n_masks * nu));
     int rc = SAA_OK;
-    if (!rows || !cols || !A || !B || !T || !rowmax) {
+    if (!A || !B || !T || !best) {
         rc = saa_set_error(SAA_ENOMEM, "out of memory");
         goto done;
     }
-    for (int64_t p = 0; p < hw; p++) max_map[p] = -INFINITY;
-    for (int i = 0; i < n_masks; i++) {
-        const uint8_t *mi = masks + (int64_t)i * hw;
-        int64_t nr = 0, nc = 0;
-        for (int64_t p = 0; p < hw; p++)
-            if (mi[p]) rows[nr++] = p;
-        for (int j = 0; j < n_masks; j++) /* other masks in mask order, row-major inside each */
-            if (j != i)
-                for (int64_t p = 0; p < hw; p++)
-                    if (masks[(int64_t)j * hw + p]) cols[nc++] = p;
-        for (int64_t r = 0; r < nr; r++) rowmax[r] = -INFINITY;
-        for (int64_t r0 = 0; r0 < nr; r0 += RB) {
-            int64_t rn = nr - r0 < RB ? nr - r0 : RB;
-            saa_wrn_fused_gather(f, rows + r0, 0, rn, A);
-            for (int64_t c0 = 0; c0 < nc; c0 += CB) {
-                int64_t cn = nc - c0 < CB ? nc - c0 : CB;
-                saa_wrn_fused_gather(f, cols + c0, 0, cn, B);
-                /* features_clone zeroes mask i: such columns are zero vectors */
-                for (int64_t c = 0; c < cn; c++)
-                    if (mi[cols[c0 + c]]) memset(B + c * C, 0, sizeof(float) * (size_t)C);
-                saa_gemm(0, 1, rn, cn, C, 1.0f, A, C, B, C, 0.0f, T, cn);
+    for (int64_t k = 0; k < n_masks * nu; k++) best[k] = -INFINITY;
+    for (int64_t r0 = 0; r0 < nu; r0 += RB) {
+        int64_t rn = nu - r0 < RB ? nu - r0 : RB;
+        saa_wrn_fused_gather(f, U + r0, 0, rn, A);
+        for (int64_t c0 = r0; c0 < nu; c0 += CB) {
+            int64_t cn = nu - c0 < CB ? nu - c0 : CB;
+            saa_wrn_fused_gather(f, U + c0, 0, cn, B);
+            saa_gemm(0, 1, rn, cn, C, 1.0f, A, C, B, C, 0.0f, T, cn);
+            /* rows: pixel u = U[r0+r] against v = U[c0+c], for the masks holding u but not v */
 #pragma omp parallel for if (rn * cn > 65536) schedule(static)
+            for (int64_t r = 0; r < rn; r++) {
+                uint64_t bu = bits[U[r0 + r]];
+                const float *t = T + r * cn;
+                for (int64_t c = 0; c < cn; c++) {
+                    uint64_t m = bu & ~bits[U[c0 + c]];
+                    while (m) {
+                        int i = __builtin_ctzll(m);
+                        float *bp = best + (int64_t)i * nu + r0 + r;
+                        if (t[c] > *bp) *bp = t[c];
+                        m &= m - 1;
+                    }
+                }
+            }
+            /* columns: the same products seen from v */
+#pragma omp parallel for if (rn * cn > 65536) schedule(static)
+            for (int64_t c = 0; c < cn; c++) {
+                uint64_t bv = bits[U[c0 + c]];
                 for (int64_t r = 0; r < rn; r++) {
-                    float mx = rowmax[r0 + r];
-                    const float *t = T + r * cn;
-                    for (int64_t c = 0; c < cn; c++)
-                        if (t[c] > mx) mx = t[c];
-                    rowmax[r0 + r] = mx;
+                    uint64_t m = bv & ~bits[U[r0 + r]];
+                    while (m) {
+                        int i = __builtin_ctzll(m);
+                        float *bp = best + (int64_t)i * nu + c0 + c;
+                        float v = T[r * cn + c];
+                        if (v > *bp) *bp = v;
+                        m &= m - 1;
+                    }
                 }
             }
         }
-        /* per-object map: float64 zeros with the float32 scores at mask-i pixels; max over objects */
-        double *obj = object_scores ? object_scores + (int64_t)i * hw : NULL;
-        if (obj) memset(obj, 0, sizeof(double) * (size_t)hw);
-        for (int64_t p = 0; p < hw; p++)
-            if (!mi[p] && max_map[p] < 0.0) max_map[p] = 0.0;
-        for (int64_t r = 0; r < nr; r++) {
-            double s = (double)(0.5f * (1.0f - rowmax[r]));
-            if (obj) obj[rows[r]] = s;
-            if (s > max_map[rows[r]]) max_map[rows[r]] = s;
+    }
+    /* per-object map: float64 zeros with the float32 scores 0.5 * (1 - max) at mask-i pixels; max over objects */
+    for (int64_t p = 0; p < hw; p++) max_map[p] = -INFINITY;
+    if (object_scores) memset(object_scores, 0, sizeof(double) * (size_t)(n_masks * hw));
+    for (int i = 0; i < n_masks; i++) {
+        int64_t k = 0;
+        for (int64_t p = 0; p < hw; p++) {
+            int inside = (bits[p] >> i) & 1;
+            double s = 0.0;
+            if (inside) {
+                float mx = best[(int64_t)i * nu + k];
+                if (((overlapped >> i) & 1) && mx < 0.0f) mx = 0.0f;
+                s = (double)(0.5f * (1.0f - mx));
+            }
+            if (bits[p]) k++;
+            if (object_scores) object_scores[(int64_t)i * hw + p] = s;
+            if (s > max_map[p]) max_map[p] = s;
         }
     }
 done:
-    free(count);
-    free(rows);
-    free(cols);
+    free(bits);
+    free(U);
     free(A);
     free(B);
     free(T);
-    free(rowmax);
+    free(best);
     return rc;
 }
 
