@@ -120,9 +120,40 @@ typedef struct {
     int n_regions;
     saa_region *regions;
     double seconds[6]; /* detector, sam-encoder, sam-decoder, saliency, fusion, total */
+    char saliency_mode[96]; /* "single-instance", "multi-instance (n of m object masks)" or the fallback taken */
 } saa_result;
 
 void saa_result_free(saa_result *r);
+
+/* ---------- the pipeline (SAA/model.py Model) ---------- */
+
+/* Where the model files are. Each explicit file overrides the folder; the folder is dir, else $SAA_MODELS,
+ * else ./models, holding the names scripts/download-models.sh writes. */
+typedef struct {
+    const char *dir;
+    const char *sam_variant;               /* "vit_h" (default), "vit_l", "vit_b": the SAM file looked up */
+    const char *sam, *gdino, *wrn, *vocab; /* explicit files, or NULL */
+    const char *config; /* JSON with model hyper-parameters (saa_model_configs_load), or NULL: SAM detected from
+                         * the checkpoint, Grounding DINO Swin-T OGC */
+} saa_model_files;
+
+typedef struct saa_models saa_models;
+/* Loads SAM, Grounding DINO (+ BERT vocabulary) and the WideResNet; a missing file fails with an error naming
+ * it and the download command. Weights are memory-mapped. */
+int saa_models_load(const saa_model_files *f, saa_models **out);
+void saa_models_free(saa_models *m);
+
+typedef struct {
+    float box_threshold, text_threshold; /* bbox_suppression thresholds (eval_SAA.py: 0.1, 0.1) */
+    int out_size;                        /* side of the returned map (Model default 256) */
+    unsigned fixes;                      /* SAA_FIX_* */
+} saa_options;
+void saa_options_init(saa_options *o);
+
+/* Model.forward on one image (8-bit RGB as saa_image_load returns it; the official BGR handling is applied
+ * inside): object pass, defect passes, SAM, saliency, confidence fusion. Fills r (free with saa_result_free).
+ * The SAM embedding and the detector backbone are computed once per image. */
+int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, const saa_image *rgb, saa_result *r);
 /* Maps are written as 16-bit PNG with value = round(min(map / SAA_MAP_PNG_SCALE, 1) * 65535): e^3 is the largest
  * value the pipeline can produce (detector score <= 1 times exp(3 * saliency <= 1)). */
 #define SAA_MAP_PNG_SCALE 20.085536923187668

@@ -22,6 +22,7 @@
 #include "saa/saa.h"
 #include "saa/sam.h"
 #include "saa/tokenizer.h"
+#include "saa/wrn.h"
 
 #define E2E_MAX_CAPTIONS 64
 
@@ -365,6 +366,88 @@ static int stage_sam(e2e_image *e, saa_sam *sam)
     return rc;
 }
 
+/* ---------- stage 5: saliency from the image and the stored object masks ---------- */
+
+static int stage_saliency(e2e_image *e, const saa_wrn *wrn)
+{
+    golden *g = e->g;
+    const saa_tensor *tm = golden_ref(g, nm(e, "obj.masks"));
+    if (!tm || tm->ndim != 3 || tm->shape[1] != e->H || tm->shape[2] != e->W)
+        return saa_set_error(SAA_EFORMAT, "%s: %sobj.masks: expected (n, %d, %d)", g->dir, e->prefix, e->H, e->W);
+    int n = (int)tm->shape[0];
+    int64_t P = (int64_t)e->H * e->W;
+    uint8_t *masks = feed_u8(g, nm(e, "obj.masks"), (int64_t)n * P);
+    double *map = malloc(sizeof *map * (size_t)P);
+    int rc = masks && map ? SAA_OK : saa_set_error(SAA_ENOMEM, "out of memory");
+    int is_f32 = 0;
+    /* visual_saliency_calculation(image_bgr, object_masks) */
+    if (rc == SAA_OK) rc = saa_wrn_saliency(wrn, e->bgr.data, e->W, e->H, masks, n, e->cat.object_count, map, &is_f32);
+    if (rc == SAA_OK) check_typed(g, nm(e, "saliency.map"), SAA_F64, map, 2, (int64_t[]){e->H, e->W});
+    free(masks), free(map);
+    return rc;
+}
+
+/* ---------- end to end (informational: NOTE lines, never a failure) ---------- */
+
+static void note_f64(e2e_image *e, const char *what, const double *got, int64_t n)
+{
+    golden *g = e->g;
+    const saa_tensor *t = saa_weights_find(g->ref, nm(e, "%s", what));
+    if (!t) return;
+    if (saa_tensor_numel(t) != n) {
+        fprintf(g->out, "NOTE  %-48s end to end: %lld values, stored %lld\n", nm(e, "%s", what), (long long)n,
+                (long long)saa_tensor_numel(t));
+        return;
+    }
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - saa_tensor_get(t, i));
+        if (d > mx) mx = d;
+    }
+    fprintf(g->out, "NOTE  %-48s end to end: max_abs=%.3g\n", nm(e, "%s", what), mx);
+}
+
+static void end_to_end(e2e_image *e, saa_models *models)
+{
+    golden *g = e->g;
+    saa_options o;
+    saa_options_init(&o);
+    o.box_threshold = e->box_threshold;
+    o.text_threshold = e->text_threshold;
+    cJSON *jos = cJSON_GetObjectItemCaseSensitive(e->cfg, "out_size");
+    o.out_size = cJSON_IsNumber(jos) ? jos->valueint : 256;
+    saa_result r;
+    if (saa_segment(models, &e->cat, &o, &e->rgb, &r) != SAA_OK) {
+        fprintf(g->out, "NOTE  %-48s end to end run failed: %s\n", nm(e, "pipeline"), saa_last_error());
+        return;
+    }
+    int n_obj = 0, n_def = 0;
+    double *scores = malloc(sizeof *scores * (size_t)(r.n_regions + 1));
+    double *rescored = malloc(sizeof *rescored * (size_t)(r.n_regions + 1));
+    for (int i = 0; scores && rescored && i < r.n_regions; i++) {
+        const saa_region *rg = &r.regions[i];
+        if (!strcmp(rg->status, "object")) n_obj++;
+        if (rg->pass == 1 && (!strcmp(rg->status, "fused") || !strcmp(rg->status, "not-top-k"))) {
+            scores[n_def] = rg->score;
+            rescored[n_def++] = rg->rescored;
+        }
+    }
+    const saa_tensor *so = saa_weights_find(g->ref, nm(e, "obj.scores"));
+    const saa_tensor *sd = saa_weights_find(g->ref, nm(e, "def.scores"));
+    fprintf(g->out, "NOTE  %-48s end to end: %d object / %d defect boxes kept (stored %lld / %lld); saliency %s\n",
+            nm(e, "pipeline"), n_obj, n_def, so ? (long long)saa_tensor_numel(so) : -1LL,
+            sd ? (long long)saa_tensor_numel(sd) : -1LL, r.saliency_mode);
+    if (scores && rescored) {
+        note_f64(e, "def.scores", scores, n_def);
+        note_f64(e, "rescore.scores", rescored, n_def);
+    }
+    note_f64(e, "saliency.map", r.saliency, (int64_t)e->H * e->W);
+    note_f64(e, "fuse.map_full", r.map_full, (int64_t)e->H * e->W);
+    note_f64(e, "out.anomaly_map", r.map, (int64_t)r.out_size * r.out_size);
+    free(scores), free(rescored);
+    saa_result_free(&r);
+}
+
 /* ---------- stages 6-7: rescore, top-k, fusion, output resize ---------- */
 
 static int stage_fusion(e2e_image *e)
@@ -557,7 +640,27 @@ int golden_kind_saa_e2e(golden *g)
     if (rc == SAA_OK && (!has_gdino || !gd_path))
         rc = saa_set_error(SAA_EFORMAT, "%s/config.json: expected weights.gdino.file and weights.gdino.config", g->dir);
     if (rc == SAA_OK) rc = saa_load_dino(gd_path, vocab, &gc, &gd, &gd_raw);
-    free(vocab), free(sam_path), free(gd_path);
+    saa_wrn *wrn = NULL;
+    const char *wrn_rel = golden_cfg_str(g, "weights.wrn.file");
+    char *wrn_path = wrn_rel ? golden_path(g, wrn_rel) : NULL;
+    if (rc == SAA_OK && !wrn_path) rc = saa_set_error(SAA_EFORMAT, "%s/config.json: expected weights.wrn.file", g->dir);
+    if (rc == SAA_OK) {
+        saa_weights *w;
+        rc = saa_weights_open(wrn_path, &w);
+        if (rc == SAA_OK) {
+            rc = saa_wrn_load(w, NULL, &wrn);
+            saa_weights_close(w);
+        }
+    }
+    /* the whole pipeline, for the informational end-to-end notes */
+    saa_models *models = NULL;
+    char *cfg_path = golden_path(g, "config.json");
+    if (rc == SAA_OK) {
+        saa_model_files mf = {.sam = sam_path, .gdino = gd_path, .wrn = wrn_path, .vocab = vocab, .config = cfg_path};
+        if (saa_models_load(&mf, &models) != SAA_OK)
+            fprintf(g->out, "NOTE  end-to-end pipeline not run: %s\n", saa_last_error());
+    }
+    free(vocab), free(sam_path), free(gd_path), free(wrn_path), free(cfg_path);
     int idx = 0;
     cJSON *im;
     cJSON_ArrayForEach(im, images)
@@ -571,9 +674,13 @@ int golden_kind_saa_e2e(golden *g)
         if (rc == SAA_OK) rc = stage_suppression(&e, tok);
         if (rc == SAA_OK) rc = stage_boxes(&e, saa_sam_get_config(sam));
         if (rc == SAA_OK) rc = stage_sam(&e, sam);
+        if (rc == SAA_OK) rc = stage_saliency(&e, wrn);
         if (rc == SAA_OK) rc = stage_fusion(&e);
+        if (rc == SAA_OK && models) end_to_end(&e, models);
         image_free(&e);
     }
+    saa_models_free(models);
+    saa_wrn_free(wrn);
     saa_sam_free(sam);
     saa_gdino_free(gd);
     saa_weights_close(gd_raw);

@@ -74,6 +74,7 @@ static char *region_json(const saa_result *r, const char *image_path, double thr
     cJSON_AddNumberToObject(root, "threshold", threshold);
     cJSON_AddNumberToObject(root, "mask_pixels", (double)mask_pixels);
     cJSON_AddNumberToObject(root, "png16_scale", SAA_MAP_PNG_SCALE);
+    if (r->saliency_mode[0]) cJSON_AddStringToObject(root, "saliency", r->saliency_mode);
     cJSON *regions = cJSON_AddArrayToObject(root, "regions");
     for (int i = 0; i < r->n_regions; i++) {
         const saa_region *g = &r->regions[i];
