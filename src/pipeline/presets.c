@@ -23,7 +23,9 @@ static const struct {
      "parse the property prompt by meaning (official: by word position, object caption keeps its comma)"},
     {"phrase", SAA_FIX_PHRASE, "drop a box only if its phrase contains the filtered phrase as whole words "
                                "(official: substring count, 'macaroni1' also filters 'macaroni')"},
-    {"boxscore", SAA_FIX_BOXSCORE, "box score = max over the caption's tokens (official: over all 256 columns)"},
+    {"boxscore", SAA_FIX_BOXSCORE,
+     "box score and phrase from the caption's word tokens only (official: max over all 256 columns, so [CLS], "
+     "[SEP] and '.' count)"},
     {"clip", SAA_FIX_CLIP, "clip boxes to the image before SAM (official: unclipped)"},
 };
 
