@@ -272,9 +272,11 @@ done:
 
 /* Masks of pixel boxes, [n, H, W]; prompts go to SAM in batches (each box is decoded independently, so this
  * equals the official single predict_torch call while bounding the full-resolution logits held at once). */
+#define SAM_BATCH 16
+
 static int sam_masks(saa_sam *sam, const float *xyxy, int n, int H, int W, uint8_t *masks)
 {
-    const int batch = 16;
+    const int batch = SAM_BATCH;
     const int64_t P = (int64_t)H * W;
     for (int i = 0; i < n; i += batch) {
         int b = n - i < batch ? n - i : batch;
@@ -347,7 +349,7 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
     int region_cap = 0, rc = SAA_OK;
     kept_boxes obj = {0}, def = {0};
     float *obj_xyxy = NULL, *def_xyxy = NULL;
-    uint8_t *obj_masks = NULL, *def_masks = NULL;
+    uint8_t *obj_masks = NULL, *def_masks = NULL, *top_masks = NULL;
     double *def_scores = NULL, *rescored = NULL;
     int *top = NULL;
     saa_image model_img = *rgb; /* SAM and the saliency backbone get cv2's BGR array officially */
@@ -388,15 +390,17 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
     if ((rc = saa_sam_set_image(m->sam, &model_img)) != SAA_OK) goto done;
     r->seconds[1] = now_seconds() - t0;
     t0 = now_seconds();
-    int n_obj = obj.n ? obj.n : 1, n_def = def.n ? def.n : 1; /* no box: one empty mask (official) */
+    int n_obj = obj.n ? obj.n : 1, n_def = def.n ? def.n : 1; /* no box: one empty mask, score 0 (official) */
+    const int K = c->top_k;
     obj_xyxy = malloc(sizeof *obj_xyxy * 4 * (size_t)n_obj);
     def_xyxy = malloc(sizeof *def_xyxy * 4 * (size_t)n_def);
     obj_masks = calloc((size_t)n_obj, (size_t)P);
-    def_masks = calloc((size_t)n_def, (size_t)P);
+    def_masks = calloc((size_t)SAM_BATCH, (size_t)P); /* one batch of defect masks at a time */
+    top_masks = calloc((size_t)K, (size_t)P);          /* the running top-k masks */
     def_scores = calloc((size_t)n_def, sizeof *def_scores);
     rescored = malloc(sizeof *rescored * (size_t)n_def);
-    top = malloc(sizeof *top * (size_t)n_def);
-    if (!obj_xyxy || !def_xyxy || !obj_masks || !def_masks || !def_scores || !rescored || !top) {
+    top = malloc(sizeof *top * (size_t)(2 * K));
+    if (!obj_xyxy || !def_xyxy || !obj_masks || !def_masks || !top_masks || !def_scores || !rescored || !top) {
         rc = saa_set_error(SAA_ENOMEM, "out of memory");
         goto done;
     }
@@ -404,44 +408,87 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
     saa_boxes_to_pixels(obj.cxcywh, obj.n, W, H, clip, obj_xyxy);
     saa_boxes_to_pixels(def.cxcywh, def.n, W, H, clip, def_xyxy);
     if ((rc = sam_masks(m->sam, obj_xyxy, obj.n, H, W, obj_masks)) != SAA_OK) goto done;
-    if ((rc = sam_masks(m->sam, def_xyxy, def.n, H, W, def_masks)) != SAA_OK) goto done;
-    for (int i = 0; i < def.n; i++) def_scores[i] = def.scores[i];
-    r->seconds[2] = now_seconds() - t0;
-
-    /* saliency prompt */
-    t0 = now_seconds();
-    int is_f32 = 0;
-    if ((rc = saliency(m, &model_img, obj_masks, n_obj, c->object_count, r, &is_f32)) != SAA_OK) goto done;
-    r->seconds[3] = now_seconds() - t0;
-
-    /* rescore, confidence prompt, output resize */
-    t0 = now_seconds();
-    saa_rescore(def_masks, n_def, P, def_scores, r->saliency, is_f32, rescored);
-    int k = saa_topk_ascending(rescored, n_def, c->top_k, top);
-    saa_fuse_masks(def_masks, P, top, k, rescored, (o->fixes & SAA_FIX_FUSION) != 0, r->map_full);
-    if ((rc = saa_resize_cv_f64(r->map_full, W, H, 1, r->map, os, os, SAA_CV_INTER_LINEAR)) != SAA_OK) goto done;
-    r->seconds[4] = now_seconds() - t0;
-
-    /* regions: mask areas and final scores of the kept boxes */
     for (int i = 0; i < obj.n; i++) {
         int64_t a = 0;
         for (int64_t p = 0; p < P; p++) a += obj_masks[(int64_t)i * P + p] != 0;
         r->regions[obj.region[i]].mask_area = a;
         memcpy(r->regions[obj.region[i]].box, obj_xyxy + 4 * i, sizeof(float) * 4);
     }
-    for (int i = 0; i < def.n; i++) {
-        saa_region *g = &r->regions[def.region[i]];
-        int64_t a = 0;
-        for (int64_t p = 0; p < P; p++) a += def_masks[(int64_t)i * P + p] != 0;
-        g->mask_area = a;
-        g->rescored = rescored[i];
-        memcpy(g->box, def_xyxy + 4 * i, sizeof(float) * 4);
+    for (int i = 0; i < def.n; i++) def_scores[i] = def.scores[i];
+    r->seconds[2] = now_seconds() - t0;
+
+    /* saliency prompt (needs the object masks only) */
+    t0 = now_seconds();
+    int is_f32 = 0;
+    if ((rc = saliency(m, &model_img, obj_masks, n_obj, c->object_count, r, &is_f32)) != SAA_OK) goto done;
+    r->seconds[3] = now_seconds() - t0;
+
+    /* defect masks batch by batch: rescore each and keep only the k best masks (argsort()[-k:] = the k largest
+     * (score, index) pairs), so memory stays O(k) masks however many boxes survive */
+    int n_top = 0;
+    int *top_slot = top + K; /* top_slot[j]: index of the box held in top_masks[j] */
+    for (int i0 = 0; i0 < n_def; i0 += SAM_BATCH) {
+        const int b = n_def - i0 < SAM_BATCH ? n_def - i0 : SAM_BATCH;
+        double ts = now_seconds();
+        if (def.n) {
+            if ((rc = sam_masks(m->sam, def_xyxy + 4 * i0, b, H, W, def_masks)) != SAA_OK) goto done;
+        } else {
+            memset(def_masks, 0, (size_t)P);
+        }
+        r->seconds[2] += now_seconds() - ts;
+        ts = now_seconds();
+        saa_rescore(def_masks, b, P, def_scores + i0, r->saliency, is_f32, rescored + i0);
+        for (int j = 0; j < b; j++) {
+            const int idx = i0 + j;
+            const uint8_t *mk = def_masks + (int64_t)j * P;
+            if (def.n) {
+                saa_region *g = &r->regions[def.region[idx]];
+                int64_t a = 0;
+                for (int64_t p = 0; p < P; p++) a += mk[p] != 0;
+                g->mask_area = a;
+                g->rescored = rescored[idx];
+                memcpy(g->box, def_xyxy + 4 * idx, sizeof(float) * 4);
+            }
+            int slot = -1;
+            if (n_top < K) {
+                slot = n_top++;
+            } else { /* replace the smallest (score, index) if this one is larger: a later index wins ties */
+                int lo = 0;
+                for (int t = 1; t < K; t++)
+                    if (rescored[top_slot[t]] < rescored[top_slot[lo]] ||
+                        (rescored[top_slot[t]] == rescored[top_slot[lo]] && top_slot[t] < top_slot[lo]))
+                        lo = t;
+                if (rescored[idx] >= rescored[top_slot[lo]]) slot = lo;
+            }
+            if (slot >= 0) {
+                top_slot[slot] = idx;
+                memcpy(top_masks + (int64_t)slot * P, mk, (size_t)P);
+            }
+        }
+        r->seconds[4] += now_seconds() - ts;
     }
-    for (int j = 0; j < k && def.n; j++) r->regions[def.region[top[j]]].status = "fused";
+
+    /* confidence prompt: fuse in ascending score order (the official summation order), output resize */
+    t0 = now_seconds();
+    double *slot_scores = def_scores; /* reuse: scores of the held masks, by slot */
+    for (int t = 0; t < n_top; t++) slot_scores[t] = rescored[top_slot[t]];
+    int *order = top; /* top[0..K): fusion order; top[K..): slot owners */
+    for (int t = 0; t < n_top; t++) order[t] = t;
+    for (int a = 1; a < n_top; a++) /* insertion sort by (score, index) ascending */
+        for (int q = a; q > 0; q--) {
+            int x = order[q - 1], y = order[q];
+            int gt = slot_scores[x] > slot_scores[y] || (slot_scores[x] == slot_scores[y] && top_slot[x] > top_slot[y]);
+            if (!gt) break;
+            order[q - 1] = y, order[q] = x;
+        }
+    saa_fuse_masks(top_masks, P, order, n_top, slot_scores, (o->fixes & SAA_FIX_FUSION) != 0, r->map_full);
+    if ((rc = saa_resize_cv_f64(r->map_full, W, H, 1, r->map, os, os, SAA_CV_INTER_LINEAR)) != SAA_OK) goto done;
+    r->seconds[4] += now_seconds() - t0;
+    for (int t = 0; t < n_top && def.n; t++) r->regions[def.region[top_slot[t]]].status = "fused";
     r->seconds[5] = now_seconds() - t_start;
 done:
     kept_free(&obj), kept_free(&def);
-    free(obj_xyxy), free(def_xyxy), free(obj_masks), free(def_masks), free(def_scores), free(rescored), free(top);
+    free(obj_xyxy), free(def_xyxy), free(obj_masks), free(def_masks), free(top_masks), free(def_scores), free(rescored), free(top);
     free(model_img.data);
     if (rc != SAA_OK) saa_result_free(r);
     return rc;
