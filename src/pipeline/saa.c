@@ -394,7 +394,10 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
     const int K = c->top_k;
     obj_xyxy = malloc(sizeof *obj_xyxy * 4 * (size_t)n_obj);
     def_xyxy = malloc(sizeof *def_xyxy * 4 * (size_t)n_def);
-    obj_masks = calloc((size_t)n_obj, (size_t)P);
+    /* single-instance saliency ignores the object masks (official): decode them batch by batch for their areas
+     * only; multi-instance keeps them all */
+    const int keep_obj_masks = c->object_count != 1;
+    obj_masks = calloc(keep_obj_masks ? (size_t)n_obj : 1, (size_t)P);
     def_masks = calloc((size_t)SAM_BATCH, (size_t)P); /* one batch of defect masks at a time */
     top_masks = calloc((size_t)K, (size_t)P);          /* the running top-k masks */
     def_scores = calloc((size_t)n_def, sizeof *def_scores);
@@ -407,12 +410,16 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
     const int clip = (o->fixes & SAA_FIX_CLIP) != 0;
     saa_boxes_to_pixels(obj.cxcywh, obj.n, W, H, clip, obj_xyxy);
     saa_boxes_to_pixels(def.cxcywh, def.n, W, H, clip, def_xyxy);
-    if ((rc = sam_masks(m->sam, obj_xyxy, obj.n, H, W, obj_masks)) != SAA_OK) goto done;
-    for (int i = 0; i < obj.n; i++) {
-        int64_t a = 0;
-        for (int64_t p = 0; p < P; p++) a += obj_masks[(int64_t)i * P + p] != 0;
-        r->regions[obj.region[i]].mask_area = a;
-        memcpy(r->regions[obj.region[i]].box, obj_xyxy + 4 * i, sizeof(float) * 4);
+    for (int i0 = 0; i0 < obj.n; i0 += SAM_BATCH) {
+        const int b = obj.n - i0 < SAM_BATCH ? obj.n - i0 : SAM_BATCH;
+        uint8_t *dst = keep_obj_masks ? obj_masks + (int64_t)i0 * P : def_masks;
+        if ((rc = sam_masks(m->sam, obj_xyxy + 4 * i0, b, H, W, dst)) != SAA_OK) goto done;
+        for (int j = 0; j < b; j++) {
+            int64_t a = 0;
+            for (int64_t p = 0; p < P; p++) a += dst[(int64_t)j * P + p] != 0;
+            r->regions[obj.region[i0 + j]].mask_area = a;
+            memcpy(r->regions[obj.region[i0 + j]].box, obj_xyxy + 4 * (i0 + j), sizeof(float) * 4);
+        }
     }
     for (int i = 0; i < def.n; i++) def_scores[i] = def.scores[i];
     r->seconds[2] = now_seconds() - t0;
@@ -420,7 +427,8 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
     /* saliency prompt (needs the object masks only) */
     t0 = now_seconds();
     int is_f32 = 0;
-    if ((rc = saliency(m, &model_img, obj_masks, n_obj, c->object_count, r, &is_f32)) != SAA_OK) goto done;
+    if ((rc = saliency(m, &model_img, obj_masks, keep_obj_masks ? n_obj : 1, c->object_count, r, &is_f32)) != SAA_OK)
+        goto done;
     r->seconds[3] = now_seconds() - t0;
 
     /* defect masks batch by batch: rescore each and keep only the k best masks (argsort()[-k:] = the k largest
