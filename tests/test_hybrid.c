@@ -56,8 +56,68 @@ static void test_topk_fuse(void)
     CHECK(map[2] == 0);
 }
 
+/* the running top-k the pipeline uses must select and order exactly as saa_topk_ascending (numpy
+ * argsort()[-k:]), ties included */
+static void test_topk_stream(void)
+{
+    unsigned seed = 12345;
+    int mismatches = 0, cases = 0;
+    for (int trial = 0; trial < 400; trial++) {
+        int n = 1 + trial % 23, k = 1 + (trial / 23) % 7;
+        double s[32];
+        for (int i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            s[i] = (double)((seed >> 16) % 5) * 0.25; /* few distinct values: many ties */
+        }
+        int ref[32], idx[8], slots[8];
+        double score[8];
+        int m = saa_topk_ascending(s, n, k, ref);
+        saa_topk_state t = {k, 0, score, idx};
+        for (int i = 0; i < n; i++) {
+            int slot = saa_topk_offer(&t, s[i], i);
+            if (slot >= 0 && (t.index[slot] != i || t.score[slot] != s[i])) mismatches++;
+        }
+        saa_topk_order(&t, slots);
+        cases++;
+        if (t.n != m) {
+            mismatches++;
+            continue;
+        }
+        for (int j = 0; j < m; j++)
+            if (t.index[slots[j]] != ref[j] || t.score[slots[j]] != s[ref[j]]) mismatches++;
+    }
+    CHECK(cases == 400);
+    CHECK(mismatches == 0);
+    /* hand case: 0.5 0.9 0.5 0.9 with k 3 -> indices 2 1 3 (ties: the later index ranks higher) */
+    double s4[4] = {0.5, 0.9, 0.5, 0.9}, sc[3];
+    int ix[3], sl[3];
+    saa_topk_state t = {3, 0, sc, ix};
+    for (int i = 0; i < 4; i++) saa_topk_offer(&t, s4[i], i);
+    saa_topk_order(&t, sl);
+    CHECK(t.n == 3 && ix[sl[0]] == 2 && ix[sl[1]] == 1 && ix[sl[2]] == 3);
+}
+
+static void test_phrase_filter(void)
+{
+    /* official: substring count (SAA/model.py bbox_suppression strategy 5) */
+    CHECK(saa_phrase_filtered("[CLS] defect on macaroni1. [SEP]", "macaroni1", 0));
+    CHECK(!saa_phrase_filtered("[CLS] flaw on macaro1. [SEP]", "macaroni1", 0));
+    CHECK(saa_phrase_filtered("[CLS] peanut crack [SEP]", "nut", 0));
+    CHECK(!saa_phrase_filtered("[CLS] bottle,. [SEP]", "PlaceHolder", 0));
+    CHECK(saa_phrase_filtered("anything", "", 0)); /* str.count("") > 0 */
+    CHECK(!saa_phrase_filtered("anything", NULL, 0));
+    /* --fix phrase: whole words, case-insensitive */
+    CHECK(!saa_phrase_filtered("[CLS] peanut crack [SEP]", "nut", 1));
+    CHECK(saa_phrase_filtered("[CLS] nut crack [SEP]", "nut", 1));
+    CHECK(saa_phrase_filtered("[CLS] metal nut. [SEP]", "Metal Nut", 1));
+    CHECK(!saa_phrase_filtered("[CLS] macaroni1. [SEP]", "macaroni", 1));
+    CHECK(saa_phrase_filtered("macaroni", "macaroni", 1));
+}
+
 int main(void)
 {
+    test_topk_stream();
+    test_phrase_filter();
     test_boxes();
     test_rescore();
     test_topk_fuse();

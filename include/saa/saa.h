@@ -92,6 +92,22 @@ void saa_rescore(const uint8_t *masks, int n, int64_t pixels, const double *scor
  * index order). Returns the count min(k, n). */
 int saa_topk_ascending(const double *scores, int n, int k, int *indices);
 
+/* The same selection made incrementally (scores offered in index order), holding k entries: the pipeline keeps
+ * only the masks of the current top-k. score/index arrays of k entries, n = 0 to start. */
+typedef struct {
+    int k, n;
+    double *score;
+    int *index;
+} saa_topk_state;
+/* Offers (score, index), index larger than all offered before: returns the slot it now holds, or -1. */
+int saa_topk_offer(saa_topk_state *t, double score, int index);
+/* slots[0..n) ordered by ascending (score, index): the order of saa_topk_ascending's indices. */
+void saa_topk_order(const saa_topk_state *t, int *slots);
+
+/* bbox_suppression's filter: 1 if the box with this phrase is dropped. Official (whole_words 0): substring
+ * (`phrase.count(filtered) > 0`); SAA_FIX_PHRASE: whole words, case-insensitive. filtered NULL: never. */
+int saa_phrase_filtered(const char *phrase, const char *filtered, int whole_words);
+
 /* Confidence fusion: map = sum(mask * score) / (w0 + sum(mask)) over the selected masks, w0 = 1 officially
  * (0 with SAA_FIX_FUSION, pixels no mask covers stay 0). map[pixels] (float64). */
 void saa_fuse_masks(const uint8_t *masks, int64_t pixels, const int *selected, int n_selected,

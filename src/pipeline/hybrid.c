@@ -1,8 +1,10 @@
 /* The model-independent arithmetic of SAA+'s hybrid prompts (SAA/model.py): box denormalisation, saliency
  * rescoring and confidence fusion. */
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "saa/saa.h"
 
@@ -95,4 +97,47 @@ void saa_fuse_masks(const uint8_t *masks, int64_t pixels, const int *selected, i
     for (int64_t p = 0; p < pixels; p++)
         if (weight[p] > 0) map[p] /= weight[p];
     free(weight);
+}
+
+/* Running form of saa_topk_ascending: the k largest (score, index) pairs, a later index winning ties. */
+int saa_topk_offer(saa_topk_state *t, double score, int index)
+{
+    if (t->n < t->k) {
+        t->score[t->n] = score, t->index[t->n] = index;
+        return t->n++;
+    }
+    if (t->k <= 0) return -1;
+    int lo = 0;
+    for (int i = 1; i < t->n; i++)
+        if (t->score[i] < t->score[lo] || (t->score[i] == t->score[lo] && t->index[i] < t->index[lo])) lo = i;
+    if (score < t->score[lo] || (score == t->score[lo] && index < t->index[lo])) return -1;
+    t->score[lo] = score, t->index[lo] = index;
+    return lo;
+}
+
+void saa_topk_order(const saa_topk_state *t, int *slots)
+{
+    for (int i = 0; i < t->n; i++) slots[i] = i;
+    for (int a = 1; a < t->n; a++) /* insertion sort by (score, index) ascending */
+        for (int q = a; q > 0; q--) {
+            int x = slots[q - 1], y = slots[q];
+            if (!(t->score[x] > t->score[y] || (t->score[x] == t->score[y] && t->index[x] > t->index[y]))) break;
+            slots[q - 1] = y, slots[q] = x;
+        }
+}
+
+/* bbox_suppression strategy 5: pred_phrase.count(filtered_phrase) > 0, or whole words with SAA_FIX_PHRASE */
+int saa_phrase_filtered(const char *phrase, const char *filtered, int whole_words)
+{
+    if (!filtered) return 0;
+    if (!whole_words) return strstr(phrase, filtered) != NULL; /* "" matches everything, as str.count */
+    size_t n = strlen(filtered);
+    if (!n) return 1;
+    for (const char *p = phrase; *p; p++) {
+        if (strncasecmp(p, filtered, n)) continue;
+        int before = p == phrase || !isalnum((unsigned char)p[-1]);
+        int after = !isalnum((unsigned char)p[n]);
+        if (before && after) return 1;
+    }
+    return 0;
 }

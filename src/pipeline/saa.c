@@ -170,20 +170,6 @@ static int region_push(saa_result *r, int *cap, saa_region **out)
     return SAA_OK;
 }
 
-/* SAA_FIX_PHRASE: the filtered phrase must appear as whole words (case-insensitive). */
-static int contains_words(const char *text, const char *words)
-{
-    size_t n = strlen(words);
-    if (!n) return 1;
-    for (const char *p = text; *p; p++) {
-        if (strncasecmp(p, words, n)) continue;
-        int before = p == text || !isalnum((unsigned char)p[-1]);
-        int after = !isalnum((unsigned char)p[n]);
-        if (before && after) return 1;
-    }
-    return 0;
-}
-
 /* SAA_FIX_BOXSCORE: [CLS], [SEP] and punctuation tokens neither score a box nor enter its phrase. */
 static int is_special_token(const saa_tokenizer *tok, int32_t id)
 {
@@ -246,7 +232,7 @@ static int run_caption(saa_models *m, const caption_job *job, saa_result *r, int
         }
         const char *phrase = s.candidate_phrases[ci];
         int keep = (job->fixes & SAA_FIX_PHRASE)
-                       ? !(job->filter.filtered_phrase && contains_words(phrase, job->filter.filtered_phrase))
+                       ? !saa_phrase_filtered(phrase, job->filter.filtered_phrase, 1)
                        : s.phrase_keep_mask[ci];
         ci++;
         char num[64];
@@ -352,6 +338,7 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
     uint8_t *obj_masks = NULL, *def_masks = NULL, *top_masks = NULL;
     double *def_scores = NULL, *rescored = NULL;
     int *top = NULL;
+    double *top_score = NULL;
     saa_image model_img = *rgb; /* SAM and the saliency backbone get cv2's BGR array officially */
     model_img.data = malloc((size_t)P * 3);
     r->map = malloc(sizeof *r->map * (size_t)os * os);
@@ -403,7 +390,8 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
     def_scores = calloc((size_t)n_def, sizeof *def_scores);
     rescored = malloc(sizeof *rescored * (size_t)n_def);
     top = malloc(sizeof *top * (size_t)(2 * K));
-    if (!obj_xyxy || !def_xyxy || !obj_masks || !def_masks || !top_masks || !def_scores || !rescored || !top) {
+    top_score = malloc(sizeof *top_score * (size_t)K);
+    if (!obj_xyxy || !def_xyxy || !obj_masks || !def_masks || !top_masks || !def_scores || !rescored || !top || !top_score) {
         rc = saa_set_error(SAA_ENOMEM, "out of memory");
         goto done;
     }
@@ -433,8 +421,7 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
 
     /* defect masks batch by batch: rescore each and keep only the k best masks (argsort()[-k:] = the k largest
      * (score, index) pairs), so memory stays O(k) masks however many boxes survive */
-    int n_top = 0;
-    int *top_slot = top + K; /* top_slot[j]: index of the box held in top_masks[j] */
+    saa_topk_state tk = {K, 0, top_score, top}; /* slot j holds box tk.index[j], its mask in top_masks[j] */
     for (int i0 = 0; i0 < n_def; i0 += SAM_BATCH) {
         const int b = n_def - i0 < SAM_BATCH ? n_def - i0 : SAM_BATCH;
         double ts = now_seconds();
@@ -457,46 +444,25 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
                 g->rescored = rescored[idx];
                 memcpy(g->box, def_xyxy + 4 * idx, sizeof(float) * 4);
             }
-            int slot = -1;
-            if (n_top < K) {
-                slot = n_top++;
-            } else { /* replace the smallest (score, index) if this one is larger: a later index wins ties */
-                int lo = 0;
-                for (int t = 1; t < K; t++)
-                    if (rescored[top_slot[t]] < rescored[top_slot[lo]] ||
-                        (rescored[top_slot[t]] == rescored[top_slot[lo]] && top_slot[t] < top_slot[lo]))
-                        lo = t;
-                if (rescored[idx] >= rescored[top_slot[lo]]) slot = lo;
-            }
-            if (slot >= 0) {
-                top_slot[slot] = idx;
-                memcpy(top_masks + (int64_t)slot * P, mk, (size_t)P);
-            }
+            int slot = saa_topk_offer(&tk, rescored[idx], idx);
+            if (slot >= 0) memcpy(top_masks + (int64_t)slot * P, mk, (size_t)P);
         }
         r->seconds[4] += now_seconds() - ts;
     }
 
     /* confidence prompt: fuse in ascending score order (the official summation order), output resize */
     t0 = now_seconds();
-    double *slot_scores = def_scores; /* reuse: scores of the held masks, by slot */
-    for (int t = 0; t < n_top; t++) slot_scores[t] = rescored[top_slot[t]];
-    int *order = top; /* top[0..K): fusion order; top[K..): slot owners */
-    for (int t = 0; t < n_top; t++) order[t] = t;
-    for (int a = 1; a < n_top; a++) /* insertion sort by (score, index) ascending */
-        for (int q = a; q > 0; q--) {
-            int x = order[q - 1], y = order[q];
-            int gt = slot_scores[x] > slot_scores[y] || (slot_scores[x] == slot_scores[y] && top_slot[x] > top_slot[y]);
-            if (!gt) break;
-            order[q - 1] = y, order[q] = x;
-        }
-    saa_fuse_masks(top_masks, P, order, n_top, slot_scores, (o->fixes & SAA_FIX_FUSION) != 0, r->map_full);
+    int *order = top + K;
+    saa_topk_order(&tk, order);
+    saa_fuse_masks(top_masks, P, order, tk.n, tk.score, (o->fixes & SAA_FIX_FUSION) != 0, r->map_full);
     if ((rc = saa_resize_cv_f64(r->map_full, W, H, 1, r->map, os, os, SAA_CV_INTER_LINEAR)) != SAA_OK) goto done;
     r->seconds[4] += now_seconds() - t0;
-    for (int t = 0; t < n_top && def.n; t++) r->regions[def.region[top_slot[t]]].status = "fused";
+    for (int t = 0; t < tk.n && def.n; t++) r->regions[def.region[tk.index[t]]].status = "fused";
     r->seconds[5] = now_seconds() - t_start;
 done:
     kept_free(&obj), kept_free(&def);
-    free(obj_xyxy), free(def_xyxy), free(obj_masks), free(def_masks), free(top_masks), free(def_scores), free(rescored), free(top);
+    free(obj_xyxy), free(def_xyxy), free(obj_masks), free(def_masks), free(top_masks);
+    free(def_scores), free(rescored), free(top), free(top_score);
     free(model_img.data);
     if (rc != SAA_OK) saa_result_free(r);
     return rc;
