@@ -166,6 +166,51 @@ static void test_float_repr(void)
     }
 }
 
+/* bbox_suppression on hand-made scores with a small vocabulary: thresholds are strict, the phrase filter
+ * is a substring test, special tokens above the threshold appear in the phrase, kept phrases carry
+ * str(score)[:4]. */
+static void test_suppression(void)
+{
+    static const char vocab[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n.\ncrack\nhole\nblack\n";
+    saa_tokenizer *tok = NULL;
+    CHECK(saa_tokenizer_load_buffer(vocab, sizeof vocab - 1, &tok) == SAA_OK);
+    if (!tok) return;
+    /* "crack. black hole." -> [CLS] crack . black hole . [SEP] = 2 5 4 7 6 4 3 */
+    const int32_t ids[7] = {2, 5, 4, 7, 6, 4, 3};
+    const int T = 7, nq = 4;
+    const float logits[4 * 7] = {
+        0.10f, 0.80f, 0.20f, 0.10f, 0.10f, 0.10f, 0.60f, /* crack [SEP], score 0.8 */
+        0.10f, 0.10f, 0.10f, 0.75f, 0.70f, 0.65f, 0.10f, /* black hole., contains "black" -> dropped */
+        0.90f, 0.10f, 0.10f, 0.10f, 0.10f, 0.10f, 0.10f, /* [CLS], area too large */
+        0.30f, 0.50f, 0.10f, 0.10f, 0.10f, 0.10f, 0.10f, /* score 0.5 == box threshold: not above */
+    };
+    const float boxes[4 * 4] = {0.5f, 0.5f, 0.2f, 0.2f, 0.3f, 0.3f, 0.1f, 0.1f, 0.5f, 0.5f, 1.0f, 0.9f,
+                                0.2f, 0.2f, 0.1f, 0.1f};
+    saa_gdino_filter f = {0.5f, 0.55f, 0.5f, 0.0f, "black"};
+    gdino_suppression s;
+    CHECK(gdino_bbox_suppression(logits, boxes, nq, T, ids, 7, tok, &f, &s) == SAA_OK);
+    CHECK(s.score_area_mask[0] == 1 && s.score_area_mask[1] == 1 && s.score_area_mask[2] == 0 &&
+          s.score_area_mask[3] == 0);
+    CHECK(s.n_candidates == 2 && s.n_kept == 1);
+    if (s.n_candidates == 2) {
+        CHECK(!strcmp(s.candidate_phrases[0], "crack [SEP]"));
+        CHECK(!strcmp(s.candidate_phrases[1], "black hole."));
+        CHECK(s.phrase_keep_mask[0] == 1 && s.phrase_keep_mask[1] == 0);
+    }
+    if (s.n_kept == 1) {
+        CHECK(!strcmp(s.kept_phrases_with_score[0], "crack [SEP](0.80)"));
+        CHECK(s.kept_query[0] == 0 && s.kept_boxes[2] == 0.2f && s.kept_scores[0] == 0.8f);
+    }
+    CHECK_NEAR(s.area[2], 0.9, 1e-7);
+    gdino_suppression_free(&s);
+    /* filtered phrase "" is contained in every phrase (Python str.count("") > 0): nothing is kept */
+    f.filtered_phrase = "";
+    CHECK(gdino_bbox_suppression(logits, boxes, nq, T, ids, 7, tok, &f, &s) == SAA_OK);
+    CHECK(s.n_candidates == 2 && s.n_kept == 0);
+    gdino_suppression_free(&s);
+    saa_tokenizer_free(tok);
+}
+
 int main(void)
 {
     saa_threads_init();
@@ -173,5 +218,6 @@ int main(void)
     test_msda(4);
     test_proposals();
     test_float_repr();
+    test_suppression();
     TEST_MAIN_END();
 }
