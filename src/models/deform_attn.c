@@ -123,7 +123,7 @@ __attribute__((always_inline)) static inline void sample_location(int ref_dim, c
     }
 }
 
-#define MSDA_BLOCK 2048
+#define MSDA_BLOCK 128
 
 /* One query: o[d] = concat over heads of sum_{l,p} a * bilinear(value_heads[h], level l). */
 MSDA_CLONES
@@ -173,23 +173,25 @@ int msda_forward(const msda_layer *m, const msda_levels *lv, const float *query,
 {
     const int64_t d = m->d_model, nh = m->n_heads, nl = m->n_levels, np = m->n_points;
     const int64_t lp = nl * np, hlp = nh * lp;
-    const int64_t blk = nq < MSDA_BLOCK ? nq : MSDA_BLOCK;
-    float *off = malloc((size_t)(blk * hlp * 3) * sizeof(float));
-    if (!off) return saa_set_error(SAA_ENOMEM, "deformable attention: out of memory");
-    float *aw = off + blk * hlp * 2;
-    for (int64_t q0 = 0; q0 < nq; q0 += blk) {
-        const int64_t nb = (nq - q0 < blk) ? nq - q0 : blk;
-        par_linear_rows(query + q0 * d, nb, d, m->sampling_offsets_w, m->sampling_offsets_b, hlp * 2, off);
-        par_linear_rows(query + q0 * d, nb, d, m->attention_weights_w, m->attention_weights_b, hlp, aw);
-        /* softmax over levels*points, per (query, head) */
-        saa_softmax_rows(aw, nb * nh, lp);
-#pragma omp parallel for schedule(static)
+    const int64_t nblk = (nq + MSDA_BLOCK - 1) / MSDA_BLOCK;
+    const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    float *buf = malloc((size_t)nt * (size_t)(MSDA_BLOCK * hlp * 3) * sizeof(float));
+    if (!buf) return saa_set_error(SAA_ENOMEM, "deformable attention: out of memory");
+    /* one parallel region: each thread runs whole query blocks (projections with single-threaded sgemm,
+     * softmax, sampling, output projection) */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t bi = 0; bi < nblk; bi++) {
+        float *off = buf + (int64_t)omp_get_thread_num() * MSDA_BLOCK * hlp * 3, *aw = off + MSDA_BLOCK * hlp * 2;
+        const int64_t q0 = bi * MSDA_BLOCK, nb = nq - q0 < MSDA_BLOCK ? nq - q0 : MSDA_BLOCK;
+        saa_linear(query + q0 * d, nb, d, m->sampling_offsets_w, m->sampling_offsets_b, hlp * 2, off);
+        saa_linear(query + q0 * d, nb, d, m->attention_weights_w, m->attention_weights_b, hlp, aw);
+        saa_softmax_rows(aw, nb * nh, lp); /* over levels*points, per (query, head) */
         for (int64_t i = 0; i < nb; i++)
             sample_query(m, lv, ref + (q0 + i) * ref_dim, ref_dim, off + i * hlp * 2, aw + i * hlp, value_heads,
                          tmp + (q0 + i) * d);
+        saa_linear(tmp + q0 * d, nb, d, m->output_proj_w, m->output_proj_b, d, out + q0 * d);
     }
-    free(off);
-    par_linear_rows(tmp, nq, d, m->output_proj_w, m->output_proj_b, d, out);
+    free(buf);
     return SAA_OK;
 }
 
@@ -198,24 +200,31 @@ int msda_forward_unprojected(const msda_layer *m, const msda_levels *lv, const f
 {
     const int64_t d = m->d_model, nh = m->n_heads, hd = d / nh, nl = m->n_levels, np = m->n_points;
     const int64_t lp = nl * np, hlp = nh * lp;
-    float *off = malloc((size_t)(nq * hlp * 3 + nq * nh * d + nq * nh + nq * d) * sizeof(float));
-    if (!off) return saa_set_error(SAA_ENOMEM, "deformable attention: out of memory");
-    float *aw = off + nq * hlp * 2, *acc = aw + nq * hlp, *mass = acc + nq * nh * d, *o = mass + nq * nh;
-    par_linear_rows(query, nq, d, m->sampling_offsets_w, m->sampling_offsets_b, hlp * 2, off);
-    par_linear_rows(query, nq, d, m->attention_weights_w, m->attention_weights_b, hlp, aw);
-    saa_softmax_rows(aw, nq * nh, lp);
-    /* acc[q][h] = sum_{l,p} a * bilinear(value) over all d channels; mass = the weight inside the maps */
-#pragma omp parallel for schedule(static)
-    for (int64_t q = 0; q < nq; q++)
-        sample_query_full(m, lv, ref + q * ref_dim, ref_dim, off + q * hlp * 2, aw + q * hlp, value, acc + q * nh * d,
-                          mass + q * nh);
-    /* head h: o[:, h] = acc_h Wv_h^T + mass * bv_h */
-    for (int64_t h = 0; h < nh; h++)
-        par_gemm_rows(1, nq, hd, d, 1.0f, acc + h * d, nh * d, m->value_proj_w + h * hd * d, d, 0.0f, o + h * hd, d);
-    for (int64_t q = 0; q < nq; q++)
+    const int64_t nblk = (nq + MSDA_BLOCK - 1) / MSDA_BLOCK;
+    const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    const int64_t per = MSDA_BLOCK * (hlp * 3 + nh * d + nh + d);
+    float *buf = malloc((size_t)nt * (size_t)per * sizeof(float));
+    if (!buf) return saa_set_error(SAA_ENOMEM, "deformable attention: out of memory");
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t bi = 0; bi < nblk; bi++) {
+        float *off = buf + (int64_t)omp_get_thread_num() * per, *aw = off + MSDA_BLOCK * hlp * 2;
+        float *acc = aw + MSDA_BLOCK * hlp, *mass = acc + MSDA_BLOCK * nh * d, *o = mass + MSDA_BLOCK * nh;
+        const int64_t q0 = bi * MSDA_BLOCK, nb = nq - q0 < MSDA_BLOCK ? nq - q0 : MSDA_BLOCK;
+        saa_linear(query + q0 * d, nb, d, m->sampling_offsets_w, m->sampling_offsets_b, hlp * 2, off);
+        saa_linear(query + q0 * d, nb, d, m->attention_weights_w, m->attention_weights_b, hlp, aw);
+        saa_softmax_rows(aw, nb * nh, lp);
+        /* acc[q][h] = sum_{l,p} a * bilinear(value) over all d channels; mass = the weight inside the maps */
+        for (int64_t i = 0; i < nb; i++)
+            sample_query_full(m, lv, ref + (q0 + i) * ref_dim, ref_dim, off + i * hlp * 2, aw + i * hlp, value,
+                              acc + i * nh * d, mass + i * nh);
+        /* head h: o[:, h] = acc_h Wv_h^T + mass * bv_h */
         for (int64_t h = 0; h < nh; h++)
-            for (int64_t j = 0; j < hd; j++) o[q * d + h * hd + j] += mass[q * nh + h] * m->value_proj_b[h * hd + j];
-    par_linear_rows(o, nq, d, m->output_proj_w, m->output_proj_b, d, out);
-    free(off);
+            saa_gemm(0, 1, nb, hd, d, 1.0f, acc + h * d, nh * d, m->value_proj_w + h * hd * d, d, 0.0f, o + h * hd, d);
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t h = 0; h < nh; h++)
+                for (int64_t j = 0; j < hd; j++) o[i * d + h * hd + j] += mass[i * nh + h] * m->value_proj_b[h * hd + j];
+        saa_linear(o, nb, d, m->output_proj_w, m->output_proj_b, d, out + q0 * d);
+    }
+    free(buf);
     return SAA_OK;
 }

@@ -300,13 +300,13 @@ int gdino_bind_transformer(saa_gdino *g, saa_weights *w)
 
 static void add_into(float *y, const float *x, int64_t n)
 {
-#pragma omp parallel for if (n > 65536) schedule(static)
+#pragma omp parallel for if (n > (1 << 20)) schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
 static void add_to(const float *a, const float *b, int64_t n, float *y)
 {
-#pragma omp parallel for if (n > 65536) schedule(static)
+#pragma omp parallel for if (n > (1 << 20)) schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
