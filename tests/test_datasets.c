@@ -137,6 +137,25 @@ static void test_mvtec(void)
         free(m);
     }
     saa_dataset_free(&d);
+    /* shards: disjoint, covering, in order */
+    {
+        int seen[3] = {0, 0, 0};
+        for (int k = 1; k <= 2; k++) {
+            CHECK(saa_dataset_open(SAA_DS_MVTEC, dir, "bottle", NULL, &d) == SAA_OK);
+            CHECK(saa_dataset_shard(&d, k, 2) == SAA_OK);
+            CHECK(d.n == (k == 1 ? 2 : 1));
+            for (int64_t i = 0; i < d.n; i++) {
+                int idx = !strcmp(d.samples[i].id, "crack/000") ? 0 : !strcmp(d.samples[i].id, "good/000") ? 1 : 2;
+                seen[idx]++;
+            }
+            if (k == 1 && d.n == 2) CHECK(!strcmp(d.samples[1].id, "good/001"));
+            saa_dataset_free(&d);
+        }
+        CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+        CHECK(saa_dataset_open(SAA_DS_MVTEC, dir, "bottle", NULL, &d) == SAA_OK);
+        CHECK(saa_dataset_shard(&d, 3, 2) == SAA_EINVAL);
+        saa_dataset_free(&d);
+    }
     /* size mismatch */
     png("mv/bottle/ground_truth/crack/000_mask.png", 8, 7, 255);
     CHECK(saa_dataset_open(SAA_DS_MVTEC, dir, "bottle", NULL, &d) == SAA_ESHAPE);

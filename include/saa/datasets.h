@@ -58,6 +58,10 @@ int saa_dataset_open(saa_dataset_kind kind, const char *root, const char *catego
                      const saa_dataset_options *opts, saa_dataset *out);
 void saa_dataset_free(saa_dataset *d);
 
+/* Keeps shard `index` (1..count) of the samples, a deterministic 1/count: sample i (in listing order) goes
+ * to shard i % count + 1, so shards are disjoint, cover the set and stay balanced (for saa eval --shard). */
+int saa_dataset_shard(saa_dataset *d, int index, int count);
+
 /* The sample's mask as 0/1 bytes at the image size (cv2.IMREAD_GRAYSCALE, then m > 0; zeros when the
  * sample has no mask file). *mask is malloc'd (width*height). */
 int saa_sample_load_mask(const saa_sample *s, uint8_t **mask);

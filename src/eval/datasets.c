@@ -699,3 +699,20 @@ int saa_sample_load_mask(const saa_sample *s, uint8_t **mask)
     saa_image_free(&m);
     return SAA_OK;
 }
+
+int saa_dataset_shard(saa_dataset *d, int index, int count)
+{
+    if (count < 1 || index < 1 || index > count)
+        return saa_set_error(SAA_EINVAL, "shard %d/%d: expected 1 <= I <= N", index, count);
+    int64_t k = 0;
+    for (int64_t i = 0; i < d->n; i++) {
+        saa_sample *s = &d->samples[i];
+        if (i % count == index - 1) {
+            d->samples[k++] = *s;
+        } else {
+            free(s->image), free(s->mask), free(s->type), free(s->id);
+        }
+    }
+    d->n = k;
+    return SAA_OK;
+}
