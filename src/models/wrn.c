@@ -315,18 +315,30 @@ int saa_wrn_features_compute(const saa_wrn *m, const float *x, int H, int W, saa
         f->H[l] = h;
         f->W[l] = w;
         f->layer[l] = malloc(sizeof(float) * (size_t)(ch * h * w));
-        f->pixel_major[l] = malloc(sizeof(float) * (size_t)(ch * h * w));
-        if (!f->layer[l] || !f->pixel_major[l]) {
+        if (!f->layer[l]) {
             rc = saa_set_error(SAA_ENOMEM, "out of memory");
             goto done;
         }
         memcpy(f->layer[l], cur, sizeof(float) * (size_t)(ch * h * w));
+    }
+    /* the scratch buffers go before the pixel-major copies are made: lower peak memory */
+    free(cur);
+    free(t1);
+    free(t2);
+    free(outb);
+    cur = t1 = t2 = outb = NULL;
+    for (int l = 0; l < 3; l++) {
         /* [C, HW] -> [HW, C] for the per-pixel gathers */
-        int64_t hw = h * w;
-        float *pm = f->pixel_major[l];
-#pragma omp parallel for if (ch * hw > 65536) schedule(static)
+        int64_t cl = f->C[l], hw = f->H[l] * f->W[l];
+        float *pm = f->pixel_major[l] = malloc(sizeof(float) * (size_t)(cl * hw));
+        const float *src = f->layer[l];
+        if (!pm) {
+            rc = saa_set_error(SAA_ENOMEM, "out of memory");
+            goto done;
+        }
+#pragma omp parallel for if (cl * hw > 65536) schedule(static)
         for (int64_t p = 0; p < hw; p++)
-            for (int64_t c = 0; c < ch; c++) pm[p * ch + c] = cur[c * hw + p];
+            for (int64_t c = 0; c < cl; c++) pm[p * cl + c] = src[c * hw + p];
     }
     f->fused_C = f->C[0] + f->C[1] + f->C[2];
     /* F.normalize(dim=1): x / max(||x||_2, 1e-12) over the concatenated channels */
@@ -511,12 +523,14 @@ int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_mas
     const int64_t RB = 256, CB = 1024; /* similarity block held at once */
     float *A = malloc(sizeof(float) * (size_t)(RB * C)), *B = malloc(sizeof(float) * (size_t)(CB * C)),
           *T = malloc(sizeof(float) * (size_t)(RB * CB)), *best = malloc(sizeof(float) * (size_t)(n_masks * nu));
+    uint64_t *ubits = malloc(sizeof(uint64_t) * (size_t)(nu ? nu : 1)); /* mask bits of U[k], contiguous */
     int rc = SAA_OK;
-    if (!A || !B || !T || !best) {
+    if (!A || !B || !T || !best || !ubits) {
         rc = saa_set_error(SAA_ENOMEM, "out of memory");
         goto done;
     }
     for (int64_t k = 0; k < n_masks * nu; k++) best[k] = -INFINITY;
+    for (int64_t k = 0; k < nu; k++) ubits[k] = bits[U[k]];
     for (int64_t r0 = 0; r0 < nu; r0 += RB) {
         int64_t rn = nu - r0 < RB ? nu - r0 : RB;
         saa_wrn_fused_gather(f, U + r0, 0, rn, A);
@@ -525,12 +539,13 @@ int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_mas
             saa_wrn_fused_gather(f, U + c0, 0, cn, B);
             saa_gemm(0, 1, rn, cn, C, 1.0f, A, C, B, C, 0.0f, T, cn);
             /* rows: pixel u = U[r0+r] against v = U[c0+c], for the masks holding u but not v */
+            const uint64_t *bu_blk = ubits + r0, *bv_blk = ubits + c0;
 #pragma omp parallel for if (rn * cn > 65536) schedule(static)
             for (int64_t r = 0; r < rn; r++) {
-                uint64_t bu = bits[U[r0 + r]];
+                uint64_t bu = bu_blk[r];
                 const float *t = T + r * cn;
                 for (int64_t c = 0; c < cn; c++) {
-                    uint64_t m = bu & ~bits[U[c0 + c]];
+                    uint64_t m = bu & ~bv_blk[c];
                     while (m) {
                         int i = __builtin_ctzll(m);
                         float *bp = best + (int64_t)i * nu + r0 + r;
@@ -539,18 +554,22 @@ int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_mas
                     }
                 }
             }
-            /* columns: the same products seen from v */
+            /* columns: the same products seen from v; each thread owns a slice of columns, rows read in order */
+            int64_t nchunks = (cn + 63) / 64;
 #pragma omp parallel for if (rn * cn > 65536) schedule(static)
-            for (int64_t c = 0; c < cn; c++) {
-                uint64_t bv = bits[U[c0 + c]];
+            for (int64_t ch = 0; ch < nchunks; ch++) {
+                int64_t ca = ch * 64, cb = ca + 64 < cn ? ca + 64 : cn;
                 for (int64_t r = 0; r < rn; r++) {
-                    uint64_t m = bv & ~bits[U[r0 + r]];
-                    while (m) {
-                        int i = __builtin_ctzll(m);
-                        float *bp = best + (int64_t)i * nu + c0 + c;
-                        float v = T[r * cn + c];
-                        if (v > *bp) *bp = v;
-                        m &= m - 1;
+                    uint64_t bu = bu_blk[r];
+                    const float *t = T + r * cn;
+                    for (int64_t c = ca; c < cb; c++) {
+                        uint64_t m = bv_blk[c] & ~bu;
+                        while (m) {
+                            int i = __builtin_ctzll(m);
+                            float *bp = best + (int64_t)i * nu + c0 + c;
+                            if (t[c] > *bp) *bp = t[c];
+                            m &= m - 1;
+                        }
                     }
                 }
             }
@@ -575,6 +594,7 @@ int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_mas
         }
     }
 done:
+    free(ubits);
     free(bits);
     free(U);
     free(A);
