@@ -131,11 +131,13 @@ void saa_attention_head(const float *q, int64_t ldq, const float *k, int64_t ldk
  * (scale computed in float32, source index in double; see sam_tiny README M2). */
 void saa_interp_bilinear(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                          int align_corners, float *y);
-/* The same resampling as PyTorch 1.13 computes it when the input tensor is channels-last contiguous,
- * which includes every contiguous [N,1,H,W] tensor and any [1,1,H,W] view (e.g. SAM's
- * low_res_masks[:, 0:1] with one prompt, then its [..., :h, :w] crop): weights l_h * l_w in float,
- * four products summed in double. Results differ from saa_interp_bilinear by <= 1-2 ulp; use this
- * one where torch's input is channels-last contiguous to be bit-exact (sam_tiny post.d). */
+/* The same resampling as PyTorch 1.13 computes it when the input tensor is channels-last contiguous
+ * (size-1 dims ignored): weights l_h * l_w in float, four products summed in double. Results differ
+ * from saa_interp_bilinear by <= 1-2 ulp; use it where torch's input is channels-last contiguous to
+ * be bit-exact. For Sam.postprocess_masks of masks[:, k:k+1] ([B,1,...] slices, C = 1) that means:
+ * first interpolation (low-res -> padded S x S) iff B == 1; second (crop [:h, :w] -> original size)
+ * iff B == 1 and w == S (the crop keeps whole rows). A [B,C>1,...] slice and B > 1 take the generic
+ * kernel (saa_interp_bilinear). Checked bit-exact on sam_tiny post.a-d. */
 void saa_interp_bilinear_cl(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                             int align_corners, float *y);
 /* torch F.interpolate(mode='linear', align_corners=False) on x[C,L] -> y[C,OL]. */
