@@ -256,11 +256,12 @@ static void test_label8(void)
     }
 }
 
-static saa_metrics run_set(int R, int n, double *maps, const uint8_t *masks, const int *labels)
+static saa_metrics run_set_iou(int R, int n, double *maps, const uint8_t *masks, const int *labels, double iou)
 {
     saa_eval_params p;
     saa_eval_params_default(&p);
     p.resolution = R;
+    p.region_iou = iou;
     double lo = INFINITY, hi = -INFINITY;
     saa_minmax_nan(maps, (int64_t)n * R * R, &lo, &hi);
     saa_metric_acc *a = saa_metric_acc_new(&p, lo, hi, 0);
@@ -268,6 +269,11 @@ static saa_metrics run_set(int R, int n, double *maps, const uint8_t *masks, con
     saa_metrics m;
     CHECK(saa_metric_acc_finish(a, &m) == SAA_OK);
     return m;
+}
+
+static saa_metrics run_set(int R, int n, double *maps, const uint8_t *masks, const int *labels)
+{
+    return run_set_iou(R, n, maps, masks, labels, 0.6);
 }
 
 /* README minimal examples, run through the official code by the golden's author */
@@ -332,11 +338,44 @@ static void test_grid_examples(void)
     }
 }
 
+/* Corrected region F1 with an IoU threshold <= 0.5, where a predicted region need not lie mostly inside
+ * one GT region (hand-checked; the official crop-IoU is the same as the component IoU here) */
+static void test_region_iou_low(void)
+{
+    /* 6x6: prediction = row 1, cols 0-3 (background pixels first in raster order), GT = row 1, cols 2-3:
+     * IoU 2/4 = 0.5 -> with threshold 0.5 one TP, F1 = 1 */
+    {
+        double map[36] = {0};
+        uint8_t mask[36] = {0};
+        for (int x = 0; x < 4; x++) map[6 + x] = 1, mask[6 + x] = x >= 2;
+        int label = 1;
+        saa_metrics m = run_set_iou(6, 1, map, mask, &label, 0.5);
+        CHECK_NEAR(m.f_r, 1.0, 1e-12);
+        CHECK_NEAR(m.f_r_official, 1.0, 1e-12);
+        saa_metrics_free(&m);
+        m = run_set_iou(6, 1, map, mask, &label, 0.6); /* 0.5 < 0.6: no match */
+        CHECK_NEAR(m.f_r, 0.0, 1e-12);
+        saa_metrics_free(&m);
+    }
+    /* 7x7: prediction = row 3, cols 0-4 bridging two GT regions (cols 0-1 and 3-4): IoU 2/5 with each.
+     * Threshold 0.4: the predicted region is one TP; precision 1/1, recall 1/2 -> F1 2/3 */
+    {
+        double map[49] = {0};
+        uint8_t mask[49] = {0};
+        for (int x = 0; x < 5; x++) map[21 + x] = 1, mask[21 + x] = x != 2;
+        int label = 1;
+        saa_metrics m = run_set_iou(7, 1, map, mask, &label, 0.4);
+        CHECK_NEAR(m.f_r, 2.0 / 3.0, 1e-12);
+        saa_metrics_free(&m);
+    }
+}
+
 int main(void)
 {
     test_ranking();
     test_spill();
     test_label8();
     test_grid_examples();
+    test_region_iou_low();
     TEST_MAIN_END();
 }

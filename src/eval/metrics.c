@@ -270,14 +270,18 @@ static int32_t box_rect_sum(const int32_t *P, box b, int r0, int c0, int r1, int
 /* Per-thread buffers of the region-F1 step loop. */
 typedef struct {
     uint8_t *pred, *both;
-    int32_t *plab, *parent, *Pp, *Ip, *cand, *cnt;
+    int32_t *plab, *parent, *Pp, *Ip;
+    int32_t *start;   /* per predicted region: offset of its overlap pixels in ovl (counting sort) */
+    int32_t *ovl;     /* GT labels of the predicted pixels inside a GT region, grouped by predicted region */
+    int32_t *gcount;  /* per GT label: overlap with the current predicted region (all zero between regions) */
+    int32_t *touched; /* GT labels with a nonzero gcount */
     region *preg;
 } step_scratch;
 
 static void scratch_free(step_scratch *t)
 {
-    free(t->pred), free(t->both), free(t->plab), free(t->parent), free(t->Pp), free(t->Ip), free(t->cand),
-        free(t->cnt), free(t->preg);
+    free(t->pred), free(t->both), free(t->plab), free(t->parent), free(t->Pp), free(t->Ip), free(t->start),
+        free(t->ovl), free(t->gcount), free(t->touched), free(t->preg);
 }
 
 static int scratch_alloc(step_scratch *t, int R)
@@ -290,10 +294,13 @@ static int scratch_alloc(step_scratch *t, int R)
     t->parent = malloc((N + 2) * sizeof *t->parent);
     t->Pp = malloc(W * sizeof *t->Pp);
     t->Ip = malloc(W * sizeof *t->Ip);
-    t->cand = malloc((N + 1) * sizeof *t->cand);
-    t->cnt = malloc((N + 1) * sizeof *t->cnt);
+    t->start = malloc((N + 2) * sizeof *t->start);
+    t->ovl = malloc(N * sizeof *t->ovl);
+    t->gcount = calloc(N + 1, sizeof *t->gcount);
+    t->touched = malloc((N + 1) * sizeof *t->touched);
     t->preg = malloc((N + 1) * sizeof *t->preg);
-    if (!t->pred || !t->both || !t->plab || !t->parent || !t->Pp || !t->Ip || !t->cand || !t->cnt || !t->preg) {
+    if (!t->pred || !t->both || !t->plab || !t->parent || !t->Pp || !t->Ip || !t->start || !t->ovl || !t->gcount ||
+        !t->touched || !t->preg) {
         scratch_free(t);
         return SAA_ENOMEM;
     }
@@ -302,8 +309,7 @@ static int scratch_alloc(step_scratch *t, int R)
 
 /* Region F1 of one image at one grid step: predicted regions, official hits (calculate_max_f1_region:
  * crop-IoU over the union of the two bounding boxes, max over GT regions starting from 0), corrected true
- * positives (component IoU >= iou_thr; a match needs a strict majority of the predicted region in one GT
- * region, found by a majority vote). */
+ * positives (predicted regions whose component IoU with some GT region is >= iou_thr). */
 static void region_step(const int32_t *fs, int s, const int32_t *glab, const uint8_t *gt, const int32_t *Gp,
                         const region *greg, int ngt, int R, box b, double iou_thr, step_scratch *t,
                         int64_t *out_pred, int64_t *out_hits, int64_t *out_tp)
@@ -345,37 +351,37 @@ static void region_step(const int32_t *fs, int s, const int32_t *glab, const uin
         }
         *out_hits = hits;
     }
-    /* corrected: majority vote of GT labels (0 = background) inside each predicted region */
-    for (int j = 1; j <= np; j++) t->cand[j] = 0, t->cnt[j] = 0;
+    /* corrected: IoU of every (predicted, GT) pair that overlaps. The overlap pixels are bucketed by
+     * predicted region (counting sort), then counted per GT label, so the cost stays linear and any IoU
+     * threshold works (at or below 0.5 a predicted region can match several GT regions). */
+    for (int j = 0; j <= np + 1; j++) t->start[j] = 0;
     for (int y = 0; y < b.h; y++) {
         const int32_t *pl = t->plab + (size_t)y * b.w, *gl = glab + (size_t)(b.r0 + y) * R + b.c0;
-        for (int x = 0; x < b.w; x++) {
-            int32_t j = pl[x];
-            if (!j) continue;
-            if (t->cnt[j] == 0) {
-                t->cand[j] = gl[x];
-                t->cnt[j] = 1;
-            } else if (t->cand[j] == gl[x]) {
-                t->cnt[j]++;
-            } else {
-                t->cnt[j]--;
-            }
-        }
+        for (int x = 0; x < b.w; x++)
+            if (pl[x] && gl[x]) t->start[pl[x] + 1]++;
     }
-    for (int j = 1; j <= np; j++) t->cnt[j] = 0;
+    for (int j = 1; j <= np + 1; j++) t->start[j] += t->start[j - 1];
     for (int y = 0; y < b.h; y++) {
         const int32_t *pl = t->plab + (size_t)y * b.w, *gl = glab + (size_t)(b.r0 + y) * R + b.c0;
-        for (int x = 0; x < b.w; x++) {
-            int32_t j = pl[x];
-            if (j && t->cand[j] && gl[x] == t->cand[j]) t->cnt[j]++;
-        }
+        for (int x = 0; x < b.w; x++)
+            if (pl[x] && gl[x]) t->ovl[t->start[pl[x]]++] = gl[x];
     }
+    /* start[j] now ends region j's bucket, which begins at start[j - 1] (start[0] = 0) */
     int64_t tp = 0;
     for (int j = 1; j <= np; j++) {
-        if (!t->cand[j]) continue;
-        double inter = t->cnt[j];
-        double uni = (double)t->preg[j - 1].area + (double)greg[t->cand[j] - 1].area - inter;
-        tp += inter / uni >= iou_thr;
+        int ntouched = 0, matched = 0;
+        for (int32_t q = t->start[j - 1]; q < t->start[j]; q++) {
+            int32_t k = t->ovl[q];
+            if (t->gcount[k]++ == 0) t->touched[ntouched++] = k;
+        }
+        for (int q = 0; q < ntouched; q++) {
+            int32_t k = t->touched[q];
+            double inter = t->gcount[k];
+            double uni = (double)t->preg[j - 1].area + (double)greg[k - 1].area - inter;
+            matched |= inter / uni >= iou_thr;
+            t->gcount[k] = 0;
+        }
+        tp += matched;
     }
     *out_tp = tp;
 }
