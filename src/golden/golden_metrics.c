@@ -78,12 +78,27 @@ static int case_loader(void *ctx, int64_t i, double *map, uint8_t *mask, int *la
     return SAA_OK;
 }
 
+/* A positive integer key of a case entry, or 0 when absent or not one. */
+static int case_int(cJSON *cs, const char *key, int max)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(cs, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > max || v->valuedouble != (int)v->valuedouble)
+        return 0;
+    return (int)v->valuedouble;
+}
+
 static int run_case(golden *g, saa_weights *in, cJSON *cs)
 {
-    const char *cname = cJSON_GetObjectItemCaseSensitive(cs, "name")->valuestring;
+    cJSON *nm = cJSON_GetObjectItemCaseSensitive(cs, "name");
     case_data c = {0};
-    c.R = (int)cJSON_GetObjectItemCaseSensitive(cs, "eval_resolution")->valuedouble;
-    c.n = (int)cJSON_GetObjectItemCaseSensitive(cs, "n_images")->valuedouble;
+    c.R = case_int(cs, "eval_resolution", 1 << 14);
+    c.n = case_int(cs, "n_images", 1 << 20);
+    if (!cJSON_IsString(nm) || !c.R || !c.n)
+        return saa_set_error(SAA_EFORMAT,
+                             "%s/config.json: every entry of \"cases\" needs a string \"name\" and positive integers "
+                             "\"eval_resolution\" and \"n_images\"",
+                             g->dir);
+    const char *cname = nm->valuestring;
     char name[160];
     snprintf(name, sizeof name, "%s.labels", cname);
     const saa_tensor *lt = saa_weights_find(in, name);
@@ -111,6 +126,10 @@ static int run_case(golden *g, saa_weights *in, cJSON *cs)
             break;
         }
         int h = (int)mt->shape[0], w = (int)mt->shape[1], mh = (int)kt->shape[0], mw = (int)kt->shape[1];
+        if (h < 1 || w < 1 || mh < 1 || mw < 1) {
+            rc = saa_set_error(SAA_EFORMAT, "%s: inputs %s / %s must not be empty", g->dir, mn, kn);
+            break;
+        }
         saa_eval_resize_cubic_f64(mt->data, w, h, c.resized + k * N, c.R, c.R);
         uint8_t *bin = malloc((size_t)mh * mw);
         if (!bin) {
