@@ -87,16 +87,20 @@ static void test_golden_rules(void)
     saa_tensor *t2 = saa_tensor_wrap(SAA_F32, 1, (int64_t[]){3}, ref_nan);
     saa_tensor *t3 = saa_tensor_wrap(SAA_I64, 1, (int64_t[]){4}, ref_i);
     saa_tensor *t4 = saa_tensor_wrap(SAA_F32, 1, (int64_t[]){2}, ref_s);
-    const char *names[4] = {"a.x", "b.nan", "c.int", "d.samp"};
-    const saa_tensor *ts[4] = {t1, t2, t3, t4};
+    /* e.samp = FULL[-3:None, ::2] of a [4, 3] result (Python slice semantics: negative start, null stop) */
+    float ref_e[6] = {3, 5, 6, 8, 9, 11};
+    saa_tensor *t5 = saa_tensor_wrap(SAA_F32, 2, (int64_t[]){3, 2}, ref_e);
+    const char *names[5] = {"a.x", "b.nan", "c.int", "d.samp", "e.samp"};
+    const saa_tensor *ts[5] = {t1, t2, t3, t4, t5};
     snprintf(path, sizeof path, "%s/golden.safetensors", tmpdir);
-    CHECK(saa_safetensors_write(path, 4, names, ts) == SAA_OK);
+    CHECK(saa_safetensors_write(path, 5, names, ts) == SAA_OK);
     snprintf(path, sizeof path, "%s/config.json", tmpdir);
     write_text(path, "{\"kind\": \"test\", \"tolerances\": ["
                      "{\"match\": \"a.*\", \"max_abs\": 0.01, \"max_rel\": 0.1},"
                      "{\"match\": \"c.*\", \"max_mismatch_frac\": 0.25},"
                      "{\"match\": \"*\", \"max_abs\": 0.001}],"
-                     "\"sampled\": {\"d.samp\": {\"full_shape\": [4], \"slice\": [[1, 4, 2]]}}}");
+                     "\"sampled\": {\"d.samp\": {\"full_shape\": [4], \"slice\": [[1, 4, 2]]},"
+                     "\"e.samp\": {\"full_shape\": [4, 3], \"slice\": [[-3, null, 1], [null, null, 2]]}}}");
     FILE *devnull = fopen("/dev/null", "w");
     golden *g = NULL;
     CHECK(golden_open(tmpdir, devnull, &g) == SAA_OK);
@@ -119,13 +123,20 @@ static void test_golden_rules(void)
     CHECK(golden_check_f32(g, "d.samp", full, 1, (int64_t[]){4}) == 1);
     full[3] = 31;
     CHECK(golden_check_f32(g, "d.samp", full, 1, (int64_t[]){4}) == 0);
-    CHECK(g->passed == 4 && g->failed == 5);
+    float full2[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    CHECK(golden_check_f32(g, "e.samp", full2, 2, (int64_t[]){4, 3}) == 1);
+    full2[4] = 4.5f; /* not sampled (column 1) */
+    CHECK(golden_check_f32(g, "e.samp", full2, 2, (int64_t[]){4, 3}) == 1);
+    full2[11] = 12; /* sampled (row 3, column 2) */
+    CHECK(golden_check_f32(g, "e.samp", full2, 2, (int64_t[]){4, 3}) == 0);
+    CHECK(g->passed == 6 && g->failed == 6);
     golden_close(g);
     fclose(devnull);
     saa_tensor_free(t1);
     saa_tensor_free(t2);
     saa_tensor_free(t3);
     saa_tensor_free(t4);
+    saa_tensor_free(t5);
 }
 
 int main(void)

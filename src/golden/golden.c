@@ -181,6 +181,29 @@ static int64_t flat_offset(const saa_tensor *t, const int64_t *idx)
     return off;
 }
 
+/* Python's slice(start, stop, step).indices(n) for step > 0 (null = None, negative = from the end). */
+static int python_slice(const cJSON *s, int64_t n, int64_t *start, int64_t *step, int64_t *count)
+{
+    if (!cJSON_IsArray(s) || cJSON_GetArraySize(s) < 2 || cJSON_GetArraySize(s) > 3) return -1;
+    int64_t v[3] = {0, n, 1};
+    for (int i = 0; i < cJSON_GetArraySize(s); i++) {
+        const cJSON *e = cJSON_GetArrayItem(s, i);
+        if (cJSON_IsNull(e)) continue;
+        if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int64_t)e->valuedouble) return -1;
+        v[i] = (int64_t)e->valuedouble;
+    }
+    if (v[2] <= 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        if (v[i] < 0) v[i] += n;
+        if (v[i] < 0) v[i] = 0;
+        if (v[i] > n) v[i] = n;
+    }
+    *start = v[0];
+    *step = v[2];
+    *count = v[1] > v[0] ? (v[1] - v[0] + v[2] - 1) / v[2] : 0;
+    return 0;
+}
+
 /* Extracts the stored samples of a full result into a new f64 tensor shaped like the reference.
  * Returns NULL (with a reason in why) when the spec or shapes disagree. */
 static saa_tensor *take_samples(golden *g, cJSON *spec, const saa_tensor *full, const saa_tensor *ref, char *why,
@@ -193,7 +216,8 @@ static saa_tensor *take_samples(golden *g, cJSON *spec, const saa_tensor *full, 
         return NULL;
     }
     for (int d = 0; d < nd; d++)
-        if ((int64_t)cJSON_GetArrayItem(fs, d)->valuedouble != full->shape[d]) {
+        if (!cJSON_IsNumber(cJSON_GetArrayItem(fs, d)) ||
+            (int64_t)cJSON_GetArrayItem(fs, d)->valuedouble != full->shape[d]) {
             char b[128];
             snprintf(why, whyn, "computed shape %s differs from the sampled full_shape", saa_shape_str(full, b, sizeof b));
             return NULL;
@@ -209,15 +233,17 @@ static saa_tensor *take_samples(golden *g, cJSON *spec, const saa_tensor *full, 
         count[d] = full->shape[d];
     }
     if (slice) {
-        for (int d = 0; d < nd; d++) {
-            cJSON *s = cJSON_GetArrayItem(slice, d);
-            int64_t a = (int64_t)cJSON_GetArrayItem(s, 0)->valuedouble, b = (int64_t)cJSON_GetArrayItem(s, 1)->valuedouble,
-                    c = (int64_t)cJSON_GetArrayItem(s, 2)->valuedouble;
-            if (b > full->shape[d]) b = full->shape[d];
-            start[d] = a;
-            step[d] = c > 0 ? c : 1;
-            count[d] = b > a ? (b - a + step[d] - 1) / step[d] : 0;
+        if (!cJSON_IsArray(slice) || cJSON_GetArraySize(slice) > nd) {
+            snprintf(why, whyn, "malformed sampled spec (slice: expected at most %d [start, stop, step] triples)", nd);
+            return NULL;
         }
+        /* dimensions without a triple are taken whole, as numpy does for FULL[s0, s1] */
+        for (int d = 0; d < cJSON_GetArraySize(slice); d++)
+            if (python_slice(cJSON_GetArrayItem(slice, d), full->shape[d], &start[d], &step[d], &count[d]) != 0) {
+                snprintf(why, whyn, "malformed sampled spec (slice %d: expected [start, stop, step] of integers or null, "
+                                    "step > 0)", d);
+                return NULL;
+            }
     } else {
         cJSON *ax = cJSON_GetObjectItemCaseSensitive(spec, "axis");
         cJSON *in = cJSON_GetObjectItemCaseSensitive(spec, "index");
