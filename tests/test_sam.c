@@ -207,12 +207,14 @@ static void ref_block(saa_weights *w, const saa_sam_config *c, int blk, int wind
 }
 
 /* grid 7 (windows of 3 padded to 9, global over 49 tokens), or grid 17 (global over 289 tokens:
- * more than one block of score rows). */
-static void test_block_bruteforce(int grid)
+ * more than one block of score rows); window 16 beside grid 17: the windows keep whole 256 x 256
+ * score matrices, larger than the global block's 64-row blocks (the workspace must fit both). */
+static void test_block_bruteforce(int grid, int window)
 {
     saa_sam_config c = small_config();
     c.img_size = c.input_h = c.input_w = 16 * grid;
     c.emb_h = c.emb_w = grid;
+    c.window_size = window;
     saa_weights *w;
     CHECK(saa_sam_random_weights(&c, 11, 0.4f, &w) == SAA_OK);
     saa_sam *m = NULL;
@@ -228,15 +230,15 @@ static void test_block_bruteforce(int grid)
             s = s * 6364136223846793005ull + 1442695040888963407ull;
             x[i] = (float)((double)(s >> 40) / (double)(1ull << 24) * 4.0 - 2.0);
         }
-        ref_block(w, &c, blk, blk == 0 ? 3 : 0, x, ref, ref_attn);
+        ref_block(w, &c, blk, blk == 0 ? window : 0, x, ref, ref_attn);
         CHECK(sam_encoder_block(m, ws, blk, x, attn) == SAA_OK);
         double e_out = 0, e_attn = 0;
         for (int i = 0; i < T * C; i++) {
             e_out = fmax(e_out, fabs(x[i] - ref[i]));
             e_attn = fmax(e_attn, fabs(attn[i] - ref_attn[i]));
         }
-        printf("grid %d block %d (%s): max |attn - ref| %.3g, max |out - ref| %.3g\n", G, blk,
-               blk == 0 ? "window 3, padded" : "global", e_attn, e_out);
+        printf("grid %d block %d (%s %d): max |attn - ref| %.3g, max |out - ref| %.3g\n", G, blk,
+               blk == 0 ? "padded window" : "global", blk == 0 ? window : G, e_attn, e_out);
         CHECK(e_attn < 2e-5);
         CHECK(e_out < 2e-5);
     }
@@ -299,11 +301,12 @@ int main(void)
     test_presets();
     test_detect();
     test_binding_errors();
-    test_block_bruteforce(7);
-    test_block_bruteforce(17);
+    test_block_bruteforce(7, 3);
+    test_block_bruteforce(17, 3);
+    test_block_bruteforce(17, 16);
     sam_disable_simd = 1; /* the portable softmax as well */
-    test_block_bruteforce(7);
-    test_block_bruteforce(17);
+    test_block_bruteforce(7, 3);
+    test_block_bruteforce(17, 3);
     sam_disable_simd = 0;
     test_predictor();
     TEST_MAIN_END();
