@@ -47,6 +47,30 @@ static void test_detect(void)
     saa_weights_close(w);
 }
 
+/* Configs build_sam.py's classes accept although the official checkpoints never use them: img_size not
+ * a multiple of the patch (the conv drops the remainder: grid 170 // 16 = 10), a prompt dim that is
+ * not a multiple of 8 (MaskDecoder floors dim // 4 and dim // 8); an odd prompt dim is rejected
+ * (PositionEmbeddingRandom(dim // 2) would give dim - 1 channels). */
+static void test_config_sizes(void)
+{
+    cJSON *j = cJSON_Parse("{\"image_encoder\": {\"img_size\": 170, \"patch_size\": 16, \"embed_dim\": 32, "
+                           "\"depth\": 2, \"num_heads\": 2, \"out_chans\": 36, \"window_size\": 4, "
+                           "\"global_attn_indexes\": [1]}, \"prompt_encoder\": {\"embed_dim\": 36}, "
+                           "\"mask_decoder\": {\"transformer\": {\"num_heads\": 3}}}");
+    saa_sam_config c;
+    CHECK(saa_sam_config_from_json(j, &c) == SAA_OK);
+    CHECK(c.emb_h == 10 && c.emb_w == 10 && c.input_h == 170 && c.prompt_dim == 36);
+    saa_weights *w = NULL;
+    CHECK(saa_sam_random_weights(&c, 3, 0.1f, &w) == SAA_OK);
+    CHECK(w && saa_weights_find(w, "mask_decoder.output_upscaling.3.weight")->shape[1] == 4);
+    CHECK(w && saa_weights_find(w, "image_encoder.pos_embed")->shape[1] == 10);
+    saa_weights_close(w);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"image_encoder\": {\"out_chans\": 34}, \"prompt_encoder\": {\"embed_dim\": 35}}");
+    CHECK(saa_sam_config_from_json(j, &c) == SAA_EINVAL);
+    cJSON_Delete(j);
+}
+
 /* A small config unlike sam_tiny: 7x7 token grid, window 3 (padded to 9), 2 heads of 8. */
 static saa_sam_config small_config(void)
 {
@@ -300,6 +324,7 @@ int main(void)
     saa_threads_init();
     test_presets();
     test_detect();
+    test_config_sizes();
     test_binding_errors();
     test_block_bruteforce(7, 3);
     test_block_bruteforce(17, 3);

@@ -113,13 +113,17 @@ static int jpair(const cJSON *o, const char *key, int *a, int *b)
 
 static int check_config(const saa_sam_config *c)
 {
-    if (c->img_size <= 0 || c->patch_size <= 0 || c->img_size % c->patch_size || c->embed_dim <= 0 ||
+    /* img_size need not be a multiple of the patch: PatchEmbed's stride-patch conv drops the remainder
+     * and the token grid is img_size // patch_size (ImageEncoderViT.pos_embed) */
+    if (c->img_size <= 0 || c->patch_size <= 0 || c->img_size < c->patch_size || c->embed_dim <= 0 ||
         c->num_heads <= 0 || c->embed_dim % c->num_heads || c->depth <= 0 || c->depth > SAA_SAM_MAX_DEPTH ||
         c->window_size < 0 || c->mlp_dim <= 0 || c->out_chans <= 0 || c->in_chans != 3)
         return saa_set_error(SAA_EINVAL, "sam config: inconsistent image encoder (img_size %d, patch %d, embed %d, "
                              "heads %d, depth %d, in_chans %d)", c->img_size, c->patch_size, c->embed_dim,
                              c->num_heads, c->depth, c->in_chans);
-    if (c->prompt_dim <= 0 || c->prompt_dim % 8 || c->prompt_dim != c->out_chans || c->emb_h <= 0 ||
+    /* the prompt dim must be even (PositionEmbeddingRandom(dim // 2) gives sin and cos halves) and at
+     * least 8 (output_upscaling ends with dim // 8 channels); MaskDecoder floors dim / 4 and dim / 8 */
+    if (c->prompt_dim < 8 || c->prompt_dim % 2 || c->prompt_dim != c->out_chans || c->emb_h <= 0 ||
         c->emb_w <= 0 || c->dec_heads <= 0 || c->dec_downsample <= 0 ||
         (c->prompt_dim / c->dec_downsample) % c->dec_heads || c->dec_depth < 1 || c->dec_depth > 8 ||
         c->num_multimask_outputs < 0 || c->iou_head_depth < 1 || c->iou_head_depth > 8)

@@ -158,7 +158,10 @@ static int dec_ws_init(dec_ws *w, const saa_sam_config *c, int Nt)
     w->K = malloc(sizeof(float) * L * Idim);
     w->V = malloc(sizeof(float) * L * Idim);
     w->O = malloc(sizeof(float) * L * Idim);
-    w->S = malloc(sizeof(float) * HW * Nt * (size_t)c->dec_heads);
+    /* scores: cross attention [heads, Nt, HW] / [HW, heads, Nt], self attention one head [Nt, Nt] (larger
+     * with many prompt points on a small image grid) */
+    size_t nS = HW * Nt * (size_t)c->dec_heads > (size_t)Nt * Nt ? HW * Nt * (size_t)c->dec_heads : (size_t)Nt * Nt;
+    w->S = malloc(sizeof(float) * nS);
     w->A = malloc(sizeof(float) * (size_t)c->dec_heads * Nt * D);
     w->PK = malloc(sizeof(float) * (size_t)c->dec_heads * Nt * D);
     float **p = (float **)w;
