@@ -71,6 +71,23 @@ static void test_config_sizes(void)
     cJSON_Delete(j);
 }
 
+/* SamPredictor.predict moves float64 prompts before the float32 cast: 321.327 * 0.8 (250x400 image,
+ * long side 320) rounds to 257.06161 from the double, to 257.06158 when 321.327 is rounded to float
+ * first (values from numpy). apply_boxes_torch takes float32 inputs and a float32 ratio. */
+static void test_apply_coords(void)
+{
+    const double xy64[4] = {321.327, 345.899, 0.5, 250.0};
+    float xy32[4], a[4], b[4];
+    for (int i = 0; i < 4; i++) xy32[i] = (float)xy64[i];
+    sam_apply_coords_f64(xy64, 2, 250, 400, 320, SAA_SAM_COORDS_F64, a);
+    CHECK(a[0] == 0x1.010fc6p+8f && a[1] == 0x1.14b81ep+8f && a[2] == 0.4f && a[3] == 200.0f);
+    sam_apply_coords(xy32, 2, 250, 400, 320, SAA_SAM_COORDS_F64, b);
+    CHECK(b[0] == 0x1.010fc4p+8f && b[1] == 0x1.14b81cp+8f);
+    sam_apply_coords_f64(xy64, 2, 250, 400, 320, SAA_SAM_COORDS_F32, a);
+    sam_apply_coords(xy32, 2, 250, 400, 320, SAA_SAM_COORDS_F32, b);
+    CHECK(memcmp(a, b, sizeof a) == 0 && a[0] == xy32[0] * 0.8f);
+}
+
 /* A small config unlike sam_tiny: 7x7 token grid, window 3 (padded to 9), 2 heads of 8. */
 static saa_sam_config small_config(void)
 {
@@ -325,6 +342,7 @@ int main(void)
     test_presets();
     test_detect();
     test_config_sizes();
+    test_apply_coords();
     test_binding_errors();
     test_block_bruteforce(7, 3);
     test_block_bruteforce(17, 3);
