@@ -1,6 +1,7 @@
-/* SAM: presets against build_sam.py, preset detection from shapes, binding errors that name the
- * tensor and its expected shape, and an encoder block (windowed with padding, and global) against a
- * brute-force double-precision transcription of image_encoder.py on a random model of another size. */
+/* SAM: presets against build_sam.py, preset detection from shapes, config sizes the official classes
+ * accept, the float64 prompt transform, binding errors that name the tensor and its expected shape, and
+ * an encoder block (windowed with padding, and global) against a brute-force double-precision
+ * transcription of image_encoder.py on a random model of another size. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,21 +30,38 @@ static void test_presets(void)
 
 static saa_tensor *zeros(int ndim, const int64_t *shape) { return saa_tensor_new(SAA_F32, ndim, shape); }
 
-static void test_detect(void)
+/* The shapes that tell the presets apart (patch embedding width, block count); build_sam.py values. */
+static saa_weights *preset_shapes(int dim, int depth)
 {
     saa_weights *w = saa_weights_alloc("fake.pth");
-    saa_weights_add(w, "image_encoder.patch_embed.proj.weight", zeros(4, (int64_t[]){768, 3, 16, 16}));
+    saa_weights_add(w, "image_encoder.patch_embed.proj.weight", zeros(4, (int64_t[]){dim, 3, 16, 16}));
     char name[96];
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < depth; i++) {
         snprintf(name, sizeof name, "image_encoder.blocks.%d.norm1.weight", i);
-        saa_weights_add(w, name, zeros(1, (int64_t[]){768}));
+        saa_weights_add(w, name, zeros(1, (int64_t[]){dim}));
     }
+    return w;
+}
+
+static void test_detect(void)
+{
+    saa_weights *w = preset_shapes(768, 12);
     saa_sam_config c;
     CHECK(saa_sam_config_from_weights(w, &c) == SAA_OK);
     CHECK(c.embed_dim == 768 && c.depth == 12 && c.num_heads == 12 && c.global_attn_indexes[0] == 2);
     saa_weights_add(w, "image_encoder.blocks.12.norm1.weight", zeros(1, (int64_t[]){768}));
     CHECK(saa_sam_config_from_weights(w, &c) == SAA_EFORMAT);
     CHECK(strstr(saa_last_error(), "embed_dim 768 and 13 blocks matches no preset") != NULL);
+    saa_weights_close(w);
+    w = preset_shapes(1024, 24);
+    CHECK(saa_sam_config_from_weights(w, &c) == SAA_OK);
+    CHECK(c.embed_dim == 1024 && c.depth == 24 && c.num_heads == 16 && c.global_attn_indexes[0] == 5 &&
+          c.global_attn_indexes[3] == 23 && c.mlp_dim == 4096);
+    saa_weights_close(w);
+    w = preset_shapes(1280, 32);
+    CHECK(saa_sam_config_from_weights(w, &c) == SAA_OK);
+    CHECK(c.embed_dim == 1280 && c.depth == 32 && c.num_heads == 16 && c.global_attn_indexes[0] == 7 &&
+          c.global_attn_indexes[3] == 31 && c.mlp_dim == 5120 && c.window_size == 14 && c.img_size == 1024);
     saa_weights_close(w);
 }
 
@@ -131,6 +149,7 @@ static void test_binding_errors(void)
     const char *e = saa_last_error();
     CHECK(strstr(e, "missing mask_decoder.iou_token.weight (expected shape [1, 16])") != NULL);
     CHECK(strstr(e, "image_encoder.blocks.1.attn.qkv.weight has shape [47, 16], expected [48, 16]") != NULL);
+    CHECK(strstr(e, ": 2 tensor problems: ") != NULL); /* one report for the encoder and the decoder */
     if (!strstr(e, "iou_token")) fprintf(stderr, "error was: %s\n", e);
     /* the complete map binds */
     CHECK(saa_sam_from_weights(src, 1, &c, &m) == SAA_OK && m != NULL);
