@@ -1,6 +1,7 @@
-/* SAM: presets against build_sam.py, preset detection from shapes, binding errors that name the
- * tensor and its expected shape, and an encoder block (windowed with padding, and global) against a
- * brute-force double-precision transcription of image_encoder.py on a random model of another size. */
+/* SAM: presets against build_sam.py, preset detection from shapes, config sizes the official classes
+ * accept, the float64 prompt transform, binding errors that name the tensor and its expected shape, and
+ * an encoder block (windowed with padding, and global) against a brute-force double-precision
+ * transcription of image_encoder.py on a random model of another size. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +30,22 @@ static void test_presets(void)
 
 static saa_tensor *zeros(int ndim, const int64_t *shape) { return saa_tensor_new(SAA_F32, ndim, shape); }
 
-static void test_detect(void)
+/* The shapes that tell the presets apart (patch embedding width, block count); build_sam.py values. */
+static saa_weights *preset_shapes(int dim, int depth)
 {
     saa_weights *w = saa_weights_alloc("fake.pth");
-    saa_weights_add(w, "image_encoder.patch_embed.proj.weight", zeros(4, (int64_t[]){768, 3, 16, 16}));
+    saa_weights_add(w, "image_encoder.patch_embed.proj.weight", zeros(4, (int64_t[]){dim, 3, 16, 16}));
     char name[96];
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < depth; i++) {
         snprintf(name, sizeof name, "image_encoder.blocks.%d.norm1.weight", i);
-        saa_weights_add(w, name, zeros(1, (int64_t[]){768}));
+        saa_weights_add(w, name, zeros(1, (int64_t[]){dim}));
     }
+    return w;
+}
+
+static void test_detect(void)
+{
+    saa_weights *w = preset_shapes(768, 12);
     saa_sam_config c;
     CHECK(saa_sam_config_from_weights(w, &c) == SAA_OK);
     CHECK(c.embed_dim == 768 && c.depth == 12 && c.num_heads == 12 && c.global_attn_indexes[0] == 2);
@@ -45,6 +53,57 @@ static void test_detect(void)
     CHECK(saa_sam_config_from_weights(w, &c) == SAA_EFORMAT);
     CHECK(strstr(saa_last_error(), "embed_dim 768 and 13 blocks matches no preset") != NULL);
     saa_weights_close(w);
+    w = preset_shapes(1024, 24);
+    CHECK(saa_sam_config_from_weights(w, &c) == SAA_OK);
+    CHECK(c.embed_dim == 1024 && c.depth == 24 && c.num_heads == 16 && c.global_attn_indexes[0] == 5 &&
+          c.global_attn_indexes[3] == 23 && c.mlp_dim == 4096);
+    saa_weights_close(w);
+    w = preset_shapes(1280, 32);
+    CHECK(saa_sam_config_from_weights(w, &c) == SAA_OK);
+    CHECK(c.embed_dim == 1280 && c.depth == 32 && c.num_heads == 16 && c.global_attn_indexes[0] == 7 &&
+          c.global_attn_indexes[3] == 31 && c.mlp_dim == 5120 && c.window_size == 14 && c.img_size == 1024);
+    saa_weights_close(w);
+}
+
+/* Configs build_sam.py's classes accept although the official checkpoints never use them: img_size not
+ * a multiple of the patch (the conv drops the remainder: grid 170 // 16 = 10), a prompt dim that is
+ * not a multiple of 8 (MaskDecoder floors dim // 4 and dim // 8); an odd prompt dim is rejected
+ * (PositionEmbeddingRandom(dim // 2) would give dim - 1 channels). */
+static void test_config_sizes(void)
+{
+    cJSON *j = cJSON_Parse("{\"image_encoder\": {\"img_size\": 170, \"patch_size\": 16, \"embed_dim\": 32, "
+                           "\"depth\": 2, \"num_heads\": 2, \"out_chans\": 36, \"window_size\": 4, "
+                           "\"global_attn_indexes\": [1]}, \"prompt_encoder\": {\"embed_dim\": 36}, "
+                           "\"mask_decoder\": {\"transformer\": {\"num_heads\": 3}}}");
+    saa_sam_config c;
+    CHECK(saa_sam_config_from_json(j, &c) == SAA_OK);
+    CHECK(c.emb_h == 10 && c.emb_w == 10 && c.input_h == 170 && c.prompt_dim == 36);
+    saa_weights *w = NULL;
+    CHECK(saa_sam_random_weights(&c, 3, 0.1f, &w) == SAA_OK);
+    CHECK(w && saa_weights_find(w, "mask_decoder.output_upscaling.3.weight")->shape[1] == 4);
+    CHECK(w && saa_weights_find(w, "image_encoder.pos_embed")->shape[1] == 10);
+    saa_weights_close(w);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"image_encoder\": {\"out_chans\": 34}, \"prompt_encoder\": {\"embed_dim\": 35}}");
+    CHECK(saa_sam_config_from_json(j, &c) == SAA_EINVAL);
+    cJSON_Delete(j);
+}
+
+/* SamPredictor.predict moves float64 prompts before the float32 cast: 321.327 * 0.8 (250x400 image,
+ * long side 320) rounds to 257.06161 from the double, to 257.06158 when 321.327 is rounded to float
+ * first (values from numpy). apply_boxes_torch takes float32 inputs and a float32 ratio. */
+static void test_apply_coords(void)
+{
+    const double xy64[4] = {321.327, 345.899, 0.5, 250.0};
+    float xy32[4], a[4], b[4];
+    for (int i = 0; i < 4; i++) xy32[i] = (float)xy64[i];
+    sam_apply_coords_f64(xy64, 2, 250, 400, 320, SAA_SAM_COORDS_F64, a);
+    CHECK(a[0] == 0x1.010fc6p+8f && a[1] == 0x1.14b81ep+8f && a[2] == 0.4f && a[3] == 200.0f);
+    sam_apply_coords(xy32, 2, 250, 400, 320, SAA_SAM_COORDS_F64, b);
+    CHECK(b[0] == 0x1.010fc4p+8f && b[1] == 0x1.14b81cp+8f);
+    sam_apply_coords_f64(xy64, 2, 250, 400, 320, SAA_SAM_COORDS_F32, a);
+    sam_apply_coords(xy32, 2, 250, 400, 320, SAA_SAM_COORDS_F32, b);
+    CHECK(memcmp(a, b, sizeof a) == 0 && a[0] == xy32[0] * 0.8f);
 }
 
 /* A small config unlike sam_tiny: 7x7 token grid, window 3 (padded to 9), 2 heads of 8. */
@@ -90,6 +149,7 @@ static void test_binding_errors(void)
     const char *e = saa_last_error();
     CHECK(strstr(e, "missing mask_decoder.iou_token.weight (expected shape [1, 16])") != NULL);
     CHECK(strstr(e, "image_encoder.blocks.1.attn.qkv.weight has shape [47, 16], expected [48, 16]") != NULL);
+    CHECK(strstr(e, ": 2 tensor problems: ") != NULL); /* one report for the encoder and the decoder */
     if (!strstr(e, "iou_token")) fprintf(stderr, "error was: %s\n", e);
     /* the complete map binds */
     CHECK(saa_sam_from_weights(src, 1, &c, &m) == SAA_OK && m != NULL);
@@ -207,12 +267,14 @@ static void ref_block(saa_weights *w, const saa_sam_config *c, int blk, int wind
 }
 
 /* grid 7 (windows of 3 padded to 9, global over 49 tokens), or grid 17 (global over 289 tokens:
- * more than one block of score rows). */
-static void test_block_bruteforce(int grid)
+ * more than one block of score rows); window 16 beside grid 17: the windows keep whole 256 x 256
+ * score matrices, larger than the global block's 64-row blocks (the workspace must fit both). */
+static void test_block_bruteforce(int grid, int window)
 {
     saa_sam_config c = small_config();
     c.img_size = c.input_h = c.input_w = 16 * grid;
     c.emb_h = c.emb_w = grid;
+    c.window_size = window;
     saa_weights *w;
     CHECK(saa_sam_random_weights(&c, 11, 0.4f, &w) == SAA_OK);
     saa_sam *m = NULL;
@@ -228,15 +290,15 @@ static void test_block_bruteforce(int grid)
             s = s * 6364136223846793005ull + 1442695040888963407ull;
             x[i] = (float)((double)(s >> 40) / (double)(1ull << 24) * 4.0 - 2.0);
         }
-        ref_block(w, &c, blk, blk == 0 ? 3 : 0, x, ref, ref_attn);
+        ref_block(w, &c, blk, blk == 0 ? window : 0, x, ref, ref_attn);
         CHECK(sam_encoder_block(m, ws, blk, x, attn) == SAA_OK);
         double e_out = 0, e_attn = 0;
         for (int i = 0; i < T * C; i++) {
             e_out = fmax(e_out, fabs(x[i] - ref[i]));
             e_attn = fmax(e_attn, fabs(attn[i] - ref_attn[i]));
         }
-        printf("grid %d block %d (%s): max |attn - ref| %.3g, max |out - ref| %.3g\n", G, blk,
-               blk == 0 ? "window 3, padded" : "global", e_attn, e_out);
+        printf("grid %d block %d (%s %d): max |attn - ref| %.3g, max |out - ref| %.3g\n", G, blk,
+               blk == 0 ? "padded window" : "global", blk == 0 ? window : G, e_attn, e_out);
         CHECK(e_attn < 2e-5);
         CHECK(e_out < 2e-5);
     }
@@ -298,12 +360,15 @@ int main(void)
     saa_threads_init();
     test_presets();
     test_detect();
+    test_config_sizes();
+    test_apply_coords();
     test_binding_errors();
-    test_block_bruteforce(7);
-    test_block_bruteforce(17);
+    test_block_bruteforce(7, 3);
+    test_block_bruteforce(17, 3);
+    test_block_bruteforce(17, 16);
     sam_disable_simd = 1; /* the portable softmax as well */
-    test_block_bruteforce(7);
-    test_block_bruteforce(17);
+    test_block_bruteforce(7, 3);
+    test_block_bruteforce(17, 3);
     sam_disable_simd = 0;
     test_predictor();
     TEST_MAIN_END();

@@ -48,6 +48,9 @@ int saa_safetensors_write(const char *path, int count, const char *const *names,
  */
 typedef struct saa_binder saa_binder;
 saa_binder *saa_binder_new(saa_weights *w, const char *prefix);
+/* Changes the prefix of the names bound next (a model with several parts reports all its problems
+ * in one message). */
+int saa_binder_set_prefix(saa_binder *b, const char *prefix);
 /* Returns float32 data (or NULL when missing/mis-shaped: recorded for finish). */
 const float *saa_bind(saa_binder *b, int ndim, const int64_t *shape, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -206,7 +206,8 @@ done:
 typedef struct {
     const char *name;
     int B, np, has_boxes, multimask;
-    float *points, *boxes; /* original frame */
+    float *points, *boxes;     /* original frame, as the float API takes them (end to end) */
+    double *points64, *boxes64; /* the same as config.json gives them (the prompt transform stage) */
     int *labels;
     saa_sam_coord_mode mode;
 } sam_case;
@@ -215,6 +216,8 @@ static void free_case(sam_case *k)
 {
     free(k->points);
     free(k->boxes);
+    free(k->points64);
+    free(k->boxes64);
     free(k->labels);
 }
 
@@ -234,11 +237,15 @@ static int parse_case(cJSON *jc, sam_case *k)
         int flat = cJSON_IsNumber(cJSON_GetArrayItem(boxes, 0));
         nb = flat ? 1 : cJSON_GetArraySize(boxes);
         k->boxes = malloc(sizeof(float) * 4 * (size_t)nb);
-        if (!k->boxes) return saa_set_error(SAA_ENOMEM, "out of memory");
+        k->boxes64 = malloc(sizeof(double) * 4 * (size_t)nb);
+        if (!k->boxes || !k->boxes64) return saa_set_error(SAA_ENOMEM, "out of memory");
         for (int i = 0; i < nb; i++) {
             cJSON *row = flat ? boxes : cJSON_GetArrayItem(boxes, i);
             if (cJSON_GetArraySize(row) != 4) return saa_set_error(SAA_EFORMAT, "case %s: a box needs 4 numbers", k->name);
-            for (int j = 0; j < 4; j++) k->boxes[i * 4 + j] = (float)cJSON_GetArrayItem(row, j)->valuedouble;
+            for (int j = 0; j < 4; j++) {
+                k->boxes64[i * 4 + j] = cJSON_GetArrayItem(row, j)->valuedouble;
+                k->boxes[i * 4 + j] = (float)k->boxes64[i * 4 + j];
+            }
         }
         k->has_boxes = 1;
     }
@@ -250,16 +257,20 @@ static int parse_case(cJSON *jc, sam_case *k)
         if (nb && nb != B) return saa_set_error(SAA_EFORMAT, "case %s: %d boxes for %d point sets", k->name, nb, B);
         k->B = B, k->np = np;
         k->points = malloc(sizeof(float) * 2 * (size_t)B * np);
+        k->points64 = malloc(sizeof(double) * 2 * (size_t)B * np);
         k->labels = malloc(sizeof(int) * (size_t)B * np);
-        if (!k->points || !k->labels) return saa_set_error(SAA_ENOMEM, "out of memory");
+        if (!k->points || !k->points64 || !k->labels) return saa_set_error(SAA_ENOMEM, "out of memory");
         for (int b = 0; b < B; b++) {
             cJSON *prow = batched ? cJSON_GetArrayItem(pts, b) : pts, *lrow = batched ? cJSON_GetArrayItem(lab, b) : lab;
             if (cJSON_GetArraySize(prow) != np || cJSON_GetArraySize(lrow) != np)
                 return saa_set_error(SAA_EFORMAT, "case %s: points and labels disagree", k->name);
             for (int p = 0; p < np; p++) {
                 cJSON *xy = cJSON_GetArrayItem(prow, p);
-                k->points[((size_t)b * np + p) * 2] = (float)cJSON_GetArrayItem(xy, 0)->valuedouble;
-                k->points[((size_t)b * np + p) * 2 + 1] = (float)cJSON_GetArrayItem(xy, 1)->valuedouble;
+                for (int j = 0; j < 2; j++) {
+                    size_t at = ((size_t)b * np + p) * 2 + j;
+                    k->points64[at] = cJSON_GetArrayItem(xy, j)->valuedouble;
+                    k->points[at] = (float)k->points64[at];
+                }
                 k->labels[(size_t)b * np + p] = (int)cJSON_GetArrayItem(lrow, p)->valuedouble;
             }
         }
@@ -300,12 +311,12 @@ static int stage_case(golden *g, const saa_sam *m, const sam_case *k, const sam_
     float *sparse = take(&al, (size_t)B * N * D), *dense = take(&al, (size_t)B * D * HW);
     if (!coords || !boxes || !sparse || !dense) goto oom;
     if (k->has_boxes) {
-        sam_apply_coords(k->boxes, B * 2, pre->orig_h, pre->orig_w, c->img_size, k->mode, boxes);
+        sam_apply_coords_f64(k->boxes64, B * 2, pre->orig_h, pre->orig_w, c->img_size, k->mode, boxes);
         snprintf(name, sizeof name, "prompt.%s.boxes", k->name);
         CHECK_F32(name, boxes, B, 4);
     }
     if (np) {
-        sam_apply_coords(k->points, B * np, pre->orig_h, pre->orig_w, c->img_size, k->mode, coords);
+        sam_apply_coords_f64(k->points64, B * np, pre->orig_h, pre->orig_w, c->img_size, k->mode, coords);
         snprintf(name, sizeof name, "prompt.%s.point_coords", k->name);
         CHECK_F32(name, coords, B, np, 2);
         snprintf(name, sizeof name, "prompt.%s.point_labels", k->name);

@@ -223,6 +223,15 @@ saa_binder *saa_binder_new(saa_weights *w, const char *prefix)
     return b;
 }
 
+int saa_binder_set_prefix(saa_binder *b, const char *prefix)
+{
+    char *p = strdup(prefix ? prefix : "");
+    if (!p) return saa_set_error(SAA_ENOMEM, "out of memory");
+    free(b->prefix);
+    b->prefix = p;
+    return SAA_OK;
+}
+
 static void add_problem(saa_binder *b, const char *fmt, ...)
 {
     char line[512];

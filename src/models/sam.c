@@ -113,13 +113,17 @@ static int jpair(const cJSON *o, const char *key, int *a, int *b)
 
 static int check_config(const saa_sam_config *c)
 {
-    if (c->img_size <= 0 || c->patch_size <= 0 || c->img_size % c->patch_size || c->embed_dim <= 0 ||
+    /* img_size need not be a multiple of the patch: PatchEmbed's stride-patch conv drops the remainder
+     * and the token grid is img_size // patch_size (ImageEncoderViT.pos_embed) */
+    if (c->img_size <= 0 || c->patch_size <= 0 || c->img_size < c->patch_size || c->embed_dim <= 0 ||
         c->num_heads <= 0 || c->embed_dim % c->num_heads || c->depth <= 0 || c->depth > SAA_SAM_MAX_DEPTH ||
         c->window_size < 0 || c->mlp_dim <= 0 || c->out_chans <= 0 || c->in_chans != 3)
         return saa_set_error(SAA_EINVAL, "sam config: inconsistent image encoder (img_size %d, patch %d, embed %d, "
                              "heads %d, depth %d, in_chans %d)", c->img_size, c->patch_size, c->embed_dim,
                              c->num_heads, c->depth, c->in_chans);
-    if (c->prompt_dim <= 0 || c->prompt_dim % 8 || c->prompt_dim != c->out_chans || c->emb_h <= 0 ||
+    /* the prompt dim must be even (PositionEmbeddingRandom(dim // 2) gives sin and cos halves) and at
+     * least 8 (output_upscaling ends with dim // 8 channels); MaskDecoder floors dim / 4 and dim / 8 */
+    if (c->prompt_dim < 8 || c->prompt_dim % 2 || c->prompt_dim != c->out_chans || c->emb_h <= 0 ||
         c->emb_w <= 0 || c->dec_heads <= 0 || c->dec_downsample <= 0 ||
         (c->prompt_dim / c->dec_downsample) % c->dec_heads || c->dec_depth < 1 || c->dec_depth > 8 ||
         c->num_multimask_outputs < 0 || c->iou_head_depth < 1 || c->iou_head_depth > 8)
@@ -308,25 +312,21 @@ static int bind_all(saa_sam *m)
     m->neck2_w = saa_bind(b, 4, (int64_t[]){c->out_chans, c->out_chans, 3, 3}, "neck.2.weight");
     m->neck3_w = saa_bind(b, 1, (int64_t[]){c->out_chans}, "neck.3.weight");
     m->neck3_b = saa_bind(b, 1, (int64_t[]){c->out_chans}, "neck.3.bias");
-    int rc = saa_binder_finish(b);
-    char problems[4096] = "";
-    if (rc != SAA_OK) snprintf(problems, sizeof problems, "%s", saa_last_error());
 
-    b = saa_binder_new(m->weights, "prompt_encoder.");
-    if (!b) return saa_set_error(SAA_ENOMEM, "out of memory");
+    if (saa_binder_set_prefix(b, "prompt_encoder.") != SAA_OK) {
+        saa_binder_finish(b);
+        return saa_set_error(SAA_ENOMEM, "out of memory");
+    }
     m->pe_gauss = saa_bind(b, 2, (int64_t[]){2, D / 2}, "pe_layer.positional_encoding_gaussian_matrix");
     for (int i = 0; i < 4; i++) m->point_embed[i] = saa_bind(b, 2, (int64_t[]){1, D}, "point_embeddings.%d.weight", i);
     m->not_a_point = saa_bind(b, 2, (int64_t[]){1, D}, "not_a_point_embed.weight");
     m->no_mask = saa_bind(b, 2, (int64_t[]){1, D}, "no_mask_embed.weight");
-    int rc2 = saa_binder_finish(b);
-    if (rc2 != SAA_OK) {
-        size_t n = strlen(problems);
-        snprintf(problems + n, sizeof problems - n, "%s%s", n ? "; " : "", saa_last_error());
-    }
 
     int nmt = c->num_multimask_outputs + 1, Idim = D / c->dec_downsample;
-    b = saa_binder_new(m->weights, "mask_decoder.");
-    if (!b) return saa_set_error(SAA_ENOMEM, "out of memory");
+    if (saa_binder_set_prefix(b, "mask_decoder.") != SAA_OK) {
+        saa_binder_finish(b);
+        return saa_set_error(SAA_ENOMEM, "out of memory");
+    }
     m->iou_token = saa_bind(b, 2, (int64_t[]){1, D}, "iou_token.weight");
     m->mask_tokens = saa_bind(b, 2, (int64_t[]){nmt, D}, "mask_tokens.weight");
     char pfx[128];
@@ -361,13 +361,8 @@ static int bind_all(saa_sam *m)
         bind_mlp(b, &m->hyper[i], 3, D, D, D / 8, pfx);
     }
     bind_mlp(b, &m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, "iou_prediction_head");
-    int rc3 = saa_binder_finish(b);
-    if (rc3 != SAA_OK) {
-        size_t n = strlen(problems);
-        snprintf(problems + n, sizeof problems - n, "%s%s", n ? "; " : "", saa_last_error());
-    }
-    if (rc != SAA_OK || rc2 != SAA_OK || rc3 != SAA_OK) return saa_set_error(SAA_ESHAPE, "%s", problems);
-    return SAA_OK;
+    /* one report listing every missing or mis-shaped tensor of the three parts */
+    return saa_binder_finish(b);
 }
 
 /* get_rel_pos is a function of the weights only: computed once per block. */

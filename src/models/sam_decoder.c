@@ -42,21 +42,40 @@ int sam_dense_pe(const saa_sam *m, float *pe)
     return SAA_OK;
 }
 
-void sam_apply_coords(const float *xy, int n, int orig_h, int orig_w, int long_side, saa_sam_coord_mode mode,
-                      float *out)
+/* One (x, y) pair. F64: numpy float64 product, then the float32 cast of torch.as_tensor; F32: torch
+ * float32 tensor times a Python float, i.e. float32(x) * float32(ratio). */
+static void apply_pair(double x, double y, double rx, double ry, saa_sam_coord_mode mode, float *out)
+{
+    if (mode == SAA_SAM_COORDS_F32) {
+        out[0] = (float)x * (float)rx;
+        out[1] = (float)y * (float)ry;
+    } else {
+        out[0] = (float)(x * rx);
+        out[1] = (float)(y * ry);
+    }
+}
+
+static void coord_ratios(int orig_h, int orig_w, int long_side, double *rx, double *ry)
 {
     int nh, nw;
     saa_sam_preprocess_shape(orig_h, orig_w, long_side, &nh, &nw);
-    double rx = (double)nw / orig_w, ry = (double)nh / orig_h;
-    for (int i = 0; i < n; i++) {
-        if (mode == SAA_SAM_COORDS_F32) {
-            out[2 * i] = xy[2 * i] * (float)rx;
-            out[2 * i + 1] = xy[2 * i + 1] * (float)ry;
-        } else {
-            out[2 * i] = (float)((double)xy[2 * i] * rx);
-            out[2 * i + 1] = (float)((double)xy[2 * i + 1] * ry);
-        }
-    }
+    *rx = (double)nw / orig_w, *ry = (double)nh / orig_h;
+}
+
+void sam_apply_coords(const float *xy, int n, int orig_h, int orig_w, int long_side, saa_sam_coord_mode mode,
+                      float *out)
+{
+    double rx, ry;
+    coord_ratios(orig_h, orig_w, long_side, &rx, &ry);
+    for (int i = 0; i < n; i++) apply_pair(xy[2 * i], xy[2 * i + 1], rx, ry, mode, out + 2 * i);
+}
+
+void sam_apply_coords_f64(const double *xy, int n, int orig_h, int orig_w, int long_side, saa_sam_coord_mode mode,
+                          float *out)
+{
+    double rx, ry;
+    coord_ratios(orig_h, orig_w, long_side, &rx, &ry);
+    for (int i = 0; i < n; i++) apply_pair(xy[2 * i], xy[2 * i + 1], rx, ry, mode, out + 2 * i);
 }
 
 int sam_sparse_count(int n_points, int has_boxes)
@@ -158,7 +177,10 @@ static int dec_ws_init(dec_ws *w, const saa_sam_config *c, int Nt)
     w->K = malloc(sizeof(float) * L * Idim);
     w->V = malloc(sizeof(float) * L * Idim);
     w->O = malloc(sizeof(float) * L * Idim);
-    w->S = malloc(sizeof(float) * HW * Nt * (size_t)c->dec_heads);
+    /* scores: cross attention [heads, Nt, HW] / [HW, heads, Nt], self attention one head [Nt, Nt] (larger
+     * with many prompt points on a small image grid) */
+    size_t nS = HW * Nt * (size_t)c->dec_heads > (size_t)Nt * Nt ? HW * Nt * (size_t)c->dec_heads : (size_t)Nt * Nt;
+    w->S = malloc(sizeof(float) * nS);
     w->A = malloc(sizeof(float) * (size_t)c->dec_heads * Nt * D);
     w->PK = malloc(sizeof(float) * (size_t)c->dec_heads * Nt * D);
     float **p = (float **)w;

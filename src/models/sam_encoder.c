@@ -93,9 +93,8 @@ static int score_rows(int L) { return L <= 256 ? L : 64; }
 
 struct sam_encoder_ws {
     int nthreads;
-    size_t L_max, S_max;
     float *xn, *qkv, *ao, *hidden;
-    float *scratch; /* nthreads x (scores L*L + qs L*hd + relh L*S + relw L*S) */
+    float *scratch; /* per thread: the largest attend_head layout of any block (scores, qs, relh, relw) */
     size_t scratch_per_thread;
 };
 
@@ -115,18 +114,19 @@ sam_encoder_ws *sam_encoder_ws_new(const saa_sam *m)
         return NULL;
     }
     size_t C = (size_t)c->embed_dim, T = (size_t)m->grid * m->grid, hd = C / (size_t)c->num_heads;
-    size_t R = T, L = 0, S = 0;
+    size_t R = T, scratch = 0;
     for (int i = 0; i < c->depth; i++) {
         const sam_block_w *k = &m->blocks[i];
         size_t rows = k->window ? window_rows(m, k->window) : T;
         size_t l = (size_t)k->size * k->size;
+        /* attend_head's layout for this block: a window of up to 256 tokens keeps its whole L x L score
+         * matrix, which can exceed the 64-row blocks of a larger global grid (window 16 beside grid 17) */
+        size_t need = (size_t)score_rows((int)l) * l + l * hd + 2 * l * (size_t)k->size;
         if (rows > R) R = rows;
-        if (l > L) L = l;
-        if ((size_t)k->size > S) S = (size_t)k->size;
+        if (need > scratch) scratch = need;
     }
     ws->nthreads = saa_threads();
-    ws->L_max = L, ws->S_max = S;
-    ws->scratch_per_thread = (size_t)score_rows((int)L) * L + L * hd + 2 * L * S;
+    ws->scratch_per_thread = scratch;
     size_t hidden = T * (size_t)c->mlp_dim > R * C ? T * (size_t)c->mlp_dim : R * C;
     ws->xn = malloc(sizeof(float) * R * C);
     ws->qkv = malloc(sizeof(float) * R * 3 * C);

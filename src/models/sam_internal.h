@@ -88,6 +88,10 @@ int sam_dense_pe(const saa_sam *m, float *pe); /* [prompt_dim, emb_h, emb_w] */
 /* ResizeLongestSide.apply_coords(_torch) on n (x, y) pairs. */
 void sam_apply_coords(const float *xy, int n, int orig_h, int orig_w, int long_side, saa_sam_coord_mode mode,
                       float *out);
+/* The same on double coordinates: SamPredictor.predict transforms float64 numpy prompts before the
+ * float32 cast, so rounding them to float first can move the result by one ulp. */
+void sam_apply_coords_f64(const double *xy, int n, int orig_h, int orig_w, int long_side, saa_sam_coord_mode mode,
+                          float *out);
 /* Number of sparse tokens for a prompt shape. */
 int sam_sparse_count(int n_points, int has_boxes);
 /* PromptEncoder.forward (no mask): coords/boxes already in the resized frame. sparse [B, N, D]. */
