@@ -237,7 +237,9 @@ int gdino_bind_transformer(saa_gdino *g, saa_weights *w)
         p->gn_w = saa_bind(b, 1, (int64_t[]){d}, "input_proj.%d.1.weight", l);
         p->gn_b = saa_bind(b, 1, (int64_t[]){d}, "input_proj.%d.1.bias", l);
     }
-    g->level_embed = saa_bind(b, 2, (int64_t[]){nl, d}, "transformer.level_embed");
+    /* Transformer.__init__ creates level_embed only with num_feature_levels > 1 and encoder layers; without it
+     * the encoder's lvl_pos_embed is the plain position embedding */
+    g->level_embed = nl > 1 && c->enc_layers > 0 ? saa_bind(b, 2, (int64_t[]){nl, d}, "transformer.level_embed") : NULL;
     g->tgt_embed = saa_bind(b, 2, (int64_t[]){c->num_queries, d}, "transformer.tgt_embed.weight");
     for (int i = 0; i < c->enc_layers; i++) {
         gd_enc_layer *e = &g->enc[i];
@@ -572,8 +574,11 @@ int gdino_image_from_features(const saa_gdino *g, int nfeat, const float *const 
             gdino_image_free(out);
             return SAA_ENOMEM;
         }
-        for (int64_t i = 0; i < h * w; i++)
-            add_to(out->pos + (s + i) * d, g->level_embed + l * d, d, out->lvl_pos + (s + i) * d);
+        if (g->level_embed)
+            for (int64_t i = 0; i < h * w; i++)
+                add_to(out->pos + (s + i) * d, g->level_embed + l * d, d, out->lvl_pos + (s + i) * d);
+        else
+            memcpy(out->lvl_pos + s * d, out->pos + s * d, (size_t)(h * w * d) * sizeof(float));
         /* TransformerEncoder.get_reference_points with valid_ratios 1 */
         for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++) {
@@ -839,11 +844,14 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
     float *vheads = malloc((size_t)(N * d) * sizeof(float));
     float *tmp = malloc((size_t)(N * d) * sizeof(float));
     float *src2 = malloc((size_t)(N * d) * sizeof(float));
+    /* scratch of the box / query-position MLPs on the nq queries (hidden layers ping-pong: 2 * nq * d; the
+     * image-token buffers above are too small when N < 2 * nq) */
+    float *mlp_tmp = malloc((size_t)(2 * nq * d) * sizeof(float));
     float *logits = NULL, *maxl = NULL, *props = NULL;
     int64_t *topk = NULL;
     float *topv = NULL, *refu = NULL, *ref = NULL, *tgt = NULL, *qpos = NULL, *sine = NULL, *dq = NULL,
           *dtmp = NULL, *hs = NULL, *delta = NULL;
-    if (!memory || !mtext || !pos_text || !tmask || !qbuf || !vheads || !tmp || !src2) {
+    if (!memory || !mtext || !pos_text || !tmask || !qbuf || !vheads || !tmp || !src2 || !mlp_tmp) {
         rc = saa_set_error(SAA_ENOMEM, "gdino: out of memory for the encoder");
         goto done;
     }
@@ -911,7 +919,7 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
         }
     /* refpoint = gather(enc_out_bbox_embed(output_memory) + proposals): the MLP only on the selected rows */
     for (int64_t q = 0; q < nq; q++) memcpy(tmp + q * d, qbuf + sel[q] * d, (size_t)d * sizeof(float));
-    mlp_forward(&g->enc_bbox, tmp, nq, d, d, 4, refu, vheads);
+    mlp_forward(&g->enc_bbox, tmp, nq, d, d, 4, refu, mlp_tmp);
     for (int64_t q = 0; q < nq; q++)
         for (int k = 0; k < 4; k++) refu[q * 4 + k] += props[sel[q] * 4 + k];
     if (trace) {
@@ -947,7 +955,7 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
         const gd_dec_layer *e = &g->dec[i];
         /* query_pos = ref_point_head(gen_sineembed_for_position(ref * valid_ratio)) */
         sine_embed_boxes(ref, nq, sine);
-        mlp_forward(&g->ref_point_head, sine, nq, 2 * d, d, d, qpos, tmp);
+        mlp_forward(&g->ref_point_head, sine, nq, 2 * d, d, d, qpos, mlp_tmp);
         /* self-attention: q = k = tgt + query_pos, v = tgt */
         add_to(tgt, qpos, nq * d, dq);
         if ((rc = mha_forward(&e->self_attn, d, dq, nq, dq, tgt, nq, NULL, dtmp)) != SAA_OK) goto done;
@@ -970,13 +978,13 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
             goto oom;
         if (i == c->dec_layers - 1) {
             /* final boxes: bbox_embed(decoder.norm(output)) + inverse_sigmoid(reference of this layer) */
-            mlp_forward(&g->bbox_embed[i], hs, nq, d, d, 4, delta, tmp);
+            mlp_forward(&g->bbox_embed[i], hs, nq, d, d, 4, delta, mlp_tmp);
             out->pred_boxes = malloc((size_t)(nq * 4) * sizeof(float));
             if (!out->pred_boxes) goto oom;
             for (int64_t k = 0; k < nq * 4; k++) out->pred_boxes[k] = sigmoidf_(delta[k] + inverse_sigmoidf(ref[k]));
         }
         /* iterative refinement uses bbox_embed(RAW output) */
-        mlp_forward(&g->bbox_embed[i], tgt, nq, d, d, 4, delta, tmp);
+        mlp_forward(&g->bbox_embed[i], tgt, nq, d, d, 4, delta, mlp_tmp);
         for (int64_t k = 0; k < nq * 4; k++) ref[k] = sigmoidf_(delta[k] + inverse_sigmoidf(ref[k]));
         if (trace && !(trace->refs[i + 1] = dup_floats(ref, nq * 4))) goto oom;
     }
@@ -992,6 +1000,7 @@ oom:
     rc = saa_set_error(SAA_ENOMEM, "gdino: out of memory");
 done:
     free(memory), free(mtext), free(pos_text), free(tmask), free(qbuf), free(vheads), free(tmp), free(src2);
+    free(mlp_tmp);
     free(logits), free(maxl), free(props), free(topk), free(topv), free(refu);
     free(ref), free(tgt), free(qpos), free(sine), free(dq), free(dtmp), free(hs), free(delta);
     if (rc != SAA_OK) {
