@@ -2,7 +2,8 @@
  * - multi-scale deformable attention vs a direct evaluation of the Deformable DETR formula with
  *   grid_sample's bilinear/zero-padding rule written out per corner (channel-first maps, double);
  * - encoder output proposals vs hand-computed values;
- * - Python str(float) of float32 scores (hand-checked strings). */
+ * - Python str(float) of float32 scores (hand-checked strings);
+ * - config keys the official model ignores (max_text_len). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,18 @@ static void test_suppression(void)
     saa_tokenizer_free(tok);
 }
 
+/* GroundingDINO.__init__ sets self.max_text_len = 256 whatever args.max_text_len is: a config's
+ * model_fixed.max_text_len must not change the slicing; the pe temperatures are honoured. */
+static void test_config_fixed_keys(void)
+{
+    cJSON *root = cJSON_Parse("{\"model_fixed\": {\"max_text_len\": 24, \"pe_temperatureH\": 10000}}");
+    saa_gdino_config c;
+    CHECK(root && saa_gdino_config_from_json(root, &c) == SAA_OK);
+    CHECK(c.max_text_len == 256);
+    CHECK(c.pe_temperature_h == 10000.0f && c.pe_temperature_w == 20.0f);
+    cJSON_Delete(root);
+}
+
 int main(void)
 {
     saa_threads_init();
@@ -219,5 +232,6 @@ int main(void)
     test_proposals();
     test_float_repr();
     test_suppression();
+    test_config_fixed_keys();
     TEST_MAIN_END();
 }

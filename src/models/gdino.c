@@ -42,7 +42,7 @@ int saa_gdino_config_preset(const char *name, saa_gdino_config *c)
     c->enc_n_points = 4;
     c->dec_n_points = 4;
     c->num_feature_levels = 4;
-    c->max_text_len = 256;
+    c->max_text_len = SAA_MAX_TEXT_LEN; /* hard-coded in GroundingDINO.__init__ */
     c->pe_temperature_h = 20;
     c->pe_temperature_w = 20;
     /* swin_T_224_1k */
@@ -136,7 +136,8 @@ int saa_gdino_config_from_json(const cJSON *root, saa_gdino_config *c)
     if (f) {
         rc |= json_float(f, "pe_temperatureH", &c->pe_temperature_h);
         rc |= json_float(f, "pe_temperatureW", &c->pe_temperature_w);
-        rc |= json_int(f, "max_text_len", &c->max_text_len);
+        /* "max_text_len" is not read: GroundingDINO.__init__ sets self.max_text_len = 256 whatever
+         * args.max_text_len says (and ContrastiveEmbed pads to its default 256) */
     }
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "swin_config");
     if (s) {
