@@ -213,7 +213,8 @@ static void test_suppression(void)
 }
 
 /* GroundingDINO.__init__ sets self.max_text_len = 256 whatever args.max_text_len is: a config's
- * model_fixed.max_text_len must not change the slicing; the pe temperatures are honoured. */
+ * model_fixed.max_text_len must not change the slicing; the pe temperatures are honoured; fixed choices
+ * the port does not implement are refused. */
 static void test_config_fixed_keys(void)
 {
     cJSON *root = cJSON_Parse("{\"model_fixed\": {\"max_text_len\": 24, \"pe_temperatureH\": 10000}}");
@@ -222,6 +223,28 @@ static void test_config_fixed_keys(void)
     CHECK(c.max_text_len == 256);
     CHECK(c.pe_temperature_h == 10000.0f && c.pe_temperature_w == 20.0f);
     cJSON_Delete(root);
+    /* choices that only move the box / class heads between modules are accepted; choices that change the
+     * computation are refused rather than silently computed the official default way */
+    static const char *accepted[] = {
+        "{\"model_fixed\": {\"two_stage_bbox_embed_share\": true, \"two_stage_class_embed_share\": true}}",
+        "{\"model_fixed\": {\"embed_init_tgt\": true, \"query_dim\": 4, \"two_stage_type\": \"standard\"}}",
+        "{\"bert_config\": {\"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-12}}"};
+    static const char *refused[] = {"{\"model_fixed\": {\"embed_init_tgt\": false}}",
+                                    "{\"model_fixed\": {\"two_stage_type\": \"no\"}}",
+                                    "{\"model_fixed\": {\"transformer_activation\": \"gelu\"}}",
+                                    "{\"model_fixed\": {\"sub_sentence_present\": false}}",
+                                    "{\"bert_config\": {\"hidden_act\": \"relu\"}}",
+                                    "{\"bert_config\": {\"layer_norm_eps\": 1e-5}}"};
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        root = cJSON_Parse(accepted[i]);
+        CHECK(root && saa_gdino_config_from_json(root, &c) == SAA_OK);
+        cJSON_Delete(root);
+    }
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        root = cJSON_Parse(refused[i]);
+        CHECK(root && saa_gdino_config_from_json(root, &c) == SAA_EUNSUPPORTED);
+        cJSON_Delete(root);
+    }
 }
 
 int main(void)

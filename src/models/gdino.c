@@ -114,6 +114,36 @@ static int json_int_array(const cJSON *o, const char *key, int *dst, int max, in
     return 0;
 }
 
+/* The model_fixed / bert_config choices this port implements (GroundingDINO_SwinT_OGC.py, bert-base-uncased);
+ * a config asking for another value would silently compute something else, so it is refused. Keys not
+ * listed (the two_stage_*_share flags, temperatures, max_text_len) do not change the computation here. */
+static int check_fixed_keys(const cJSON *fixed, const cJSON *bert)
+{
+    static const struct {
+        const char *key, *want; /* the value as JSON text: "\"standard\"", "true", "4" */
+    } fixed_keys[] = {
+        {"two_stage_type", "\"standard\""}, {"position_embedding", "\"sine\""},
+        {"transformer_activation", "\"relu\""}, {"embed_init_tgt", "true"},
+        {"dec_pred_bbox_embed_share", "true"}, {"use_text_enhancer", "true"},
+        {"use_fusion_layer", "true"}, {"use_text_cross_attention", "true"},
+        {"sub_sentence_present", "true"}, {"query_dim", "4"},
+    };
+    for (size_t i = 0; fixed && i < sizeof fixed_keys / sizeof fixed_keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(fixed, fixed_keys[i].key);
+        char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+        const int same = !v || (text && !strcmp(text, fixed_keys[i].want));
+        free(text);
+        if (!same)
+            return saa_set_error(SAA_EUNSUPPORTED, "gdino config: only model_fixed.%s = %s is implemented",
+                                 fixed_keys[i].key, fixed_keys[i].want);
+    }
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(bert, "hidden_act");
+    if (act && !(cJSON_IsString(act) && !strcmp(act->valuestring, "gelu")))
+        return saa_set_error(SAA_EUNSUPPORTED, "gdino config: only bert_config.hidden_act = \"gelu\" (exact erf) is "
+                                               "implemented");
+    return SAA_OK;
+}
+
 int saa_gdino_config_from_json(const cJSON *root, saa_gdino_config *c)
 {
     saa_gdino_config_preset("swint_ogc", c);
@@ -167,6 +197,10 @@ int saa_gdino_config_from_json(const cJSON *root, saa_gdino_config *c)
         rc |= json_int(p, "resize_max_size", &c->resize_max_size);
     }
     if (rc) return SAA_EFORMAT;
+    if ((rc = check_fixed_keys(f, b)) != SAA_OK) return rc;
+    if (c->bert_ln_eps != 1e-12f)
+        return saa_set_error(SAA_EUNSUPPORTED, "gdino config: bert_config.layer_norm_eps other than 1e-12 is not "
+                                               "implemented, got %g", (double)c->bert_ln_eps);
     if (c->hidden_dim != 256)
         return saa_set_error(SAA_EUNSUPPORTED, "gdino config: hidden_dim must be 256 (the official code hard-codes "
                                                "256-d text and 128-per-coordinate query sine embeddings), got %d",
