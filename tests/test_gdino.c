@@ -2,7 +2,8 @@
  * - multi-scale deformable attention vs a direct evaluation of the Deformable DETR formula with
  *   grid_sample's bilinear/zero-padding rule written out per corner (channel-first maps, double);
  * - encoder output proposals vs hand-computed values;
- * - Python str(float) of float32 scores (hand-checked strings). */
+ * - Python str(float) of float32 scores (hand-checked strings);
+ * - config keys the official model ignores (max_text_len). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,41 @@ static void test_suppression(void)
     saa_tokenizer_free(tok);
 }
 
+/* GroundingDINO.__init__ sets self.max_text_len = 256 whatever args.max_text_len is: a config's
+ * model_fixed.max_text_len must not change the slicing; the pe temperatures are honoured; fixed choices
+ * the port does not implement are refused. */
+static void test_config_fixed_keys(void)
+{
+    cJSON *root = cJSON_Parse("{\"model_fixed\": {\"max_text_len\": 24, \"pe_temperatureH\": 10000}}");
+    saa_gdino_config c;
+    CHECK(root && saa_gdino_config_from_json(root, &c) == SAA_OK);
+    CHECK(c.max_text_len == 256);
+    CHECK(c.pe_temperature_h == 10000.0f && c.pe_temperature_w == 20.0f);
+    cJSON_Delete(root);
+    /* choices that only move the box / class heads between modules are accepted; choices that change the
+     * computation are refused rather than silently computed the official default way */
+    static const char *accepted[] = {
+        "{\"model_fixed\": {\"two_stage_bbox_embed_share\": true, \"two_stage_class_embed_share\": true}}",
+        "{\"model_fixed\": {\"embed_init_tgt\": true, \"query_dim\": 4, \"two_stage_type\": \"standard\"}}",
+        "{\"bert_config\": {\"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-12}}"};
+    static const char *refused[] = {"{\"model_fixed\": {\"embed_init_tgt\": false}}",
+                                    "{\"model_fixed\": {\"two_stage_type\": \"no\"}}",
+                                    "{\"model_fixed\": {\"transformer_activation\": \"gelu\"}}",
+                                    "{\"model_fixed\": {\"sub_sentence_present\": false}}",
+                                    "{\"bert_config\": {\"hidden_act\": \"relu\"}}",
+                                    "{\"bert_config\": {\"layer_norm_eps\": 1e-5}}"};
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        root = cJSON_Parse(accepted[i]);
+        CHECK(root && saa_gdino_config_from_json(root, &c) == SAA_OK);
+        cJSON_Delete(root);
+    }
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        root = cJSON_Parse(refused[i]);
+        CHECK(root && saa_gdino_config_from_json(root, &c) == SAA_EUNSUPPORTED);
+        cJSON_Delete(root);
+    }
+}
+
 int main(void)
 {
     saa_threads_init();
@@ -219,5 +255,6 @@ int main(void)
     test_proposals();
     test_float_repr();
     test_suppression();
+    test_config_fixed_keys();
     TEST_MAIN_END();
 }

@@ -212,12 +212,15 @@ static void test_sorting(void)
     float x[10] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3}, t_one[1] = {42.0f};
     int64_t idx[10];
     float vals[10];
+    /* exactly equal values come out in torch 1.13's CPU order (std::nth_element + std::sort), values
+     * below from torch.topk(torch.tensor(x), k).indices */
     saa_topk(x, 10, 4, idx, vals);
-    CHECK(idx[0] == 5 && idx[1] == 7 && idx[2] == 4 && idx[3] == 8); /* tie 5,5: lower index first */
+    CHECK(idx[0] == 5 && idx[1] == 7 && idx[2] == 8 && idx[3] == 4); /* tie 5,5: index 8 first */
     CHECK(vals[0] == 9 && vals[1] == 6 && vals[2] == 5 && vals[3] == 5);
     saa_topk(x, 10, 10, idx, NULL);
-    const int64_t full[10] = {5, 7, 4, 8, 2, 0, 9, 6, 1, 3};
-    CHECK(memcmp(idx, full, sizeof full) == 0);
+    const int64_t torch_full[10] = {5, 7, 8, 4, 2, 9, 0, 6, 3, 1};
+    CHECK(memcmp(idx, torch_full, sizeof torch_full) == 0);
+    const int64_t full[10] = {5, 7, 4, 8, 2, 0, 9, 6, 1, 3}; /* stable descending argsort */
     saa_argsort(x, 10, 0, idx);
     const int64_t asc[10] = {1, 3, 6, 0, 9, 2, 4, 8, 7, 5};
     CHECK(memcmp(idx, asc, sizeof asc) == 0);
@@ -246,7 +249,6 @@ static void test_sorting(void)
     for (int64_t i = 0; i < n; i++) r[i] = (float)(int)(frand() * 20);
     saa_argsort(r, n, 0, ia);
     saa_argsort(r, n, 1, id);
-    saa_topk(r, n, 37, tk, NULL);
     int ok = 1;
     for (int64_t i = 0; i < n; i++) {
         /* rank of element i in a stable ascending sort = #smaller + #equal before it */
@@ -256,9 +258,32 @@ static void test_sorting(void)
             rd += r[j] > r[i] || (r[j] == r[i] && j < i);
         }
         ok &= ia[ra] == i && id[rd] == i;
-        if (rd < 37) ok &= tk[rd] == i;
     }
     CHECK(ok);
+    /* topk: the values of the stable descending sort, each index once */
+    saa_topk(r, n, 37, tk, NULL);
+    ok = 1;
+    for (int64_t i = 0; i < 37; i++) {
+        ok &= r[tk[i]] == r[id[i]];
+        for (int64_t j = 0; j < i; j++) ok &= tk[j] != tk[i];
+    }
+    CHECK(ok);
+    /* torch's tie order on both of its paths: std::partial_sort (k * 64 <= n) and std::nth_element +
+     * std::sort of the first k - 1; x[i] = (i * 37) % 11 (minus 2.5 for i % 7 == 0), n = 200,
+     * expectations from torch.topk */
+    float w[200];
+    int64_t wk[30];
+    for (int i = 0; i < 200; i++) w[i] = (float)((i * 37) % 11);
+    saa_topk(w, 200, 3, wk, NULL);
+    CHECK(wk[0] == 30 && wk[1] == 19 && wk[2] == 8);
+    saa_topk(w, 200, 20, wk, NULL);
+    const int64_t want20[20] = {30, 74, 151, 195, 8, 63, 162, 52, 118, 96, 19, 140, 184, 41, 85, 107, 173, 129, 38, 71};
+    CHECK(memcmp(wk, want20, sizeof want20) == 0);
+    for (int i = 0; i < 200; i += 7) w[i] -= 2.5f;
+    saa_topk(w, 200, 30, wk, NULL);
+    const int64_t want30[30] = {118, 184, 19, 52, 162, 107, 74, 30, 85, 8, 129, 195, 173, 41, 151,
+                                96, 170, 93, 60, 192, 5, 71, 148, 115, 181, 38, 104, 27, 137, 16};
+    CHECK(memcmp(wk, want30, sizeof want30) == 0);
     free(r), free(ia), free(id), free(tk);
 }
 

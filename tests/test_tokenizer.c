@@ -163,6 +163,12 @@ static void test_tokenize(void)
     TOK("hole\x0b" "crack", CLS, UNK, SEP);                     /* U+000B deleted: "holecrack" -> [UNK] */
     TOK("crack   hole ", CLS, CRACK, HOLE, SEP);
     CHECK(ids_equal("cr\0ack", 6, (const int[]){CLS, CRACK, SEP, -1}));
+    /* Unicode 14 (Python 3.11) is the reference, whatever utf8proc carries: characters added in Unicode 15
+     * are unassigned (Cn), hence deleted like controls, instead of forming an [UNK] word */
+    TOK("crack\xf0\x9f\xaa\x87", CLS, CRACK, SEP);              /* U+1FA87 MARACAS (So in 15.0) */
+    TOK("cr\xe0\xb3\xb3" "ack", CLS, CRACK, SEP);               /* U+0CF3 Kannada sign (Mc in 15.0) */
+    TOK("crack\xf0\xb1\x8d\x90", CLS, CRACK, SEP);              /* U+31350 CJK Ext. H (Lo in 15.0) */
+    TOK("crack\xf0\x9f\x98\x80", CLS, UNK, SEP);                /* U+1F600 (So since 6.1): part of the word */
     /* literal special tokens: upper case ones are kept whole, lower-cased ones are plain text */
     TOK("crack [SEP] hole", CLS, CRACK, SEP, HOLE, SEP);
     TOK("[sep]", CLS, UNK, UNK, UNK, SEP);

@@ -158,9 +158,9 @@ void saa_adaptive_avg_pool2d(const float *x, int64_t C, int64_t H, int64_t W, in
 void saa_grid_sample_accum(const float *value, int64_t H, int64_t W, int64_t C, float gx, float gy,
                            float weight, float *out);
 
-/* Indices of the k largest values (descending; ties: lower index first; NaN ranks highest, as
- * torch.topk). torch's own CPU order among exactly equal values is unspecified
- * (std::partial_sort / nth_element). idx[k]; vals may be NULL. k > n is clamped to n. */
+/* torch.topk(x, k) on CPU (largest, sorted): indices of the k largest values, descending, NaN ranking
+ * highest, and exactly equal values in torch 1.13's own order (its std::partial_sort / std::nth_element
+ * + std::sort, transcribed from libstdc++). idx[k]; vals may be NULL. k > n is clamped to n. */
 void saa_topk(const float *x, int64_t n, int64_t k, int64_t *idx, float *vals);
 /* Stable ascending argsort (descending if desc). Ascending puts NaN last (numpy), descending
  * first (torch's descending sort). */

@@ -139,13 +139,20 @@ static int check_suppression(gd_ctx *c, int k, const char *caption, gdino_suppre
     const float *boxes = golden_ref_f32(g, bname, (int64_t)nq * 4);
     cJSON *settings = cJSON_GetArrayItem(golden_cfg(g, "bbox_suppression"), k);
     if (!logits || !boxes || !settings) return saa_set_error(SAA_EFORMAT, "%s: missing bbox_suppression inputs", g->dir);
-    saa_gdino_filter f;
-    f.box_threshold = (float)cJSON_GetObjectItemCaseSensitive(settings, "box_threshold")->valuedouble;
-    f.text_threshold = (float)cJSON_GetObjectItemCaseSensitive(settings, "text_threshold")->valuedouble;
-    f.object_max_area = (float)cJSON_GetObjectItemCaseSensitive(settings, "object_max_area")->valuedouble;
-    f.object_min_area = (float)cJSON_GetObjectItemCaseSensitive(settings, "object_min_area")->valuedouble;
+    static const char *keys[4] = {"box_threshold", "text_threshold", "object_max_area", "object_min_area"};
+    float v[4];
+    for (int i = 0; i < 4; i++) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(settings, keys[i]);
+        if (!cJSON_IsNumber(e))
+            return saa_set_error(SAA_EFORMAT, "%s/config.json: bbox_suppression[%d].%s must be a number", g->dir, k,
+                                 keys[i]);
+        v[i] = (float)e->valuedouble; /* torch compares the float32 tensors with the float32 of the threshold */
+    }
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(settings, "filtered_phrase");
-    f.filtered_phrase = cJSON_IsString(fp) ? fp->valuestring : NULL;
+    if (!cJSON_IsString(fp))
+        return saa_set_error(SAA_EFORMAT, "%s/config.json: bbox_suppression[%d].filtered_phrase must be a string",
+                             g->dir, k);
+    saa_gdino_filter f = {v[0], v[1], v[2], v[3], fp->valuestring};
     int32_t *ids = NULL;
     int nids = 0;
     int rc = saa_tokenize(c->tok, caption, strlen(caption), &ids, &nids);

@@ -60,7 +60,8 @@ int golden_gdino_text_stage(golden *g)
         return saa_set_error(SAA_EFORMAT, "%s/config.json: expected \"vocab\", \"weights\" and inputs.captions",
                              g->dir);
     int heads = (int)golden_cfg_num(g, "model.bert_heads", golden_cfg_num(g, "bert_config.num_attention_heads", 0));
-    int max_len = (int)golden_cfg_num(g, "model_fixed.max_text_len", SAA_MAX_TEXT_LEN);
+    /* not model_fixed.max_text_len: GroundingDINO.__init__ hard-codes self.max_text_len = 256 */
+    const int max_len = SAA_MAX_TEXT_LEN;
     char *vocab_path = golden_path(g, vocab_rel), *weights_path = golden_path(g, weights_rel);
     saa_tokenizer *tok = NULL;
     saa_weights *w = NULL;

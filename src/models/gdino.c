@@ -42,7 +42,7 @@ int saa_gdino_config_preset(const char *name, saa_gdino_config *c)
     c->enc_n_points = 4;
     c->dec_n_points = 4;
     c->num_feature_levels = 4;
-    c->max_text_len = 256;
+    c->max_text_len = SAA_MAX_TEXT_LEN; /* hard-coded in GroundingDINO.__init__ */
     c->pe_temperature_h = 20;
     c->pe_temperature_w = 20;
     /* swin_T_224_1k */
@@ -114,6 +114,36 @@ static int json_int_array(const cJSON *o, const char *key, int *dst, int max, in
     return 0;
 }
 
+/* The model_fixed / bert_config choices this port implements (GroundingDINO_SwinT_OGC.py, bert-base-uncased);
+ * a config asking for another value would silently compute something else, so it is refused. Keys not
+ * listed (the two_stage_*_share flags, temperatures, max_text_len) do not change the computation here. */
+static int check_fixed_keys(const cJSON *fixed, const cJSON *bert)
+{
+    static const struct {
+        const char *key, *want; /* the value as JSON text: "\"standard\"", "true", "4" */
+    } fixed_keys[] = {
+        {"two_stage_type", "\"standard\""}, {"position_embedding", "\"sine\""},
+        {"transformer_activation", "\"relu\""}, {"embed_init_tgt", "true"},
+        {"dec_pred_bbox_embed_share", "true"}, {"use_text_enhancer", "true"},
+        {"use_fusion_layer", "true"}, {"use_text_cross_attention", "true"},
+        {"sub_sentence_present", "true"}, {"query_dim", "4"},
+    };
+    for (size_t i = 0; fixed && i < sizeof fixed_keys / sizeof fixed_keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(fixed, fixed_keys[i].key);
+        char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+        const int same = !v || (text && !strcmp(text, fixed_keys[i].want));
+        free(text);
+        if (!same)
+            return saa_set_error(SAA_EUNSUPPORTED, "gdino config: only model_fixed.%s = %s is implemented",
+                                 fixed_keys[i].key, fixed_keys[i].want);
+    }
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(bert, "hidden_act");
+    if (act && !(cJSON_IsString(act) && !strcmp(act->valuestring, "gelu")))
+        return saa_set_error(SAA_EUNSUPPORTED, "gdino config: only bert_config.hidden_act = \"gelu\" (exact erf) is "
+                                               "implemented");
+    return SAA_OK;
+}
+
 int saa_gdino_config_from_json(const cJSON *root, saa_gdino_config *c)
 {
     saa_gdino_config_preset("swint_ogc", c);
@@ -136,7 +166,8 @@ int saa_gdino_config_from_json(const cJSON *root, saa_gdino_config *c)
     if (f) {
         rc |= json_float(f, "pe_temperatureH", &c->pe_temperature_h);
         rc |= json_float(f, "pe_temperatureW", &c->pe_temperature_w);
-        rc |= json_int(f, "max_text_len", &c->max_text_len);
+        /* "max_text_len" is not read: GroundingDINO.__init__ sets self.max_text_len = 256 whatever
+         * args.max_text_len says (and ContrastiveEmbed pads to its default 256) */
     }
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "swin_config");
     if (s) {
@@ -166,6 +197,10 @@ int saa_gdino_config_from_json(const cJSON *root, saa_gdino_config *c)
         rc |= json_int(p, "resize_max_size", &c->resize_max_size);
     }
     if (rc) return SAA_EFORMAT;
+    if ((rc = check_fixed_keys(f, b)) != SAA_OK) return rc;
+    if (c->bert_ln_eps != 1e-12f)
+        return saa_set_error(SAA_EUNSUPPORTED, "gdino config: bert_config.layer_norm_eps other than 1e-12 is not "
+                                               "implemented, got %g", (double)c->bert_ln_eps);
     if (c->hidden_dim != 256)
         return saa_set_error(SAA_EUNSUPPORTED, "gdino config: hidden_dim must be 256 (the official code hard-codes "
                                                "256-d text and 128-per-coordinate query sine embeddings), got %d",
@@ -237,7 +272,9 @@ int gdino_bind_transformer(saa_gdino *g, saa_weights *w)
         p->gn_w = saa_bind(b, 1, (int64_t[]){d}, "input_proj.%d.1.weight", l);
         p->gn_b = saa_bind(b, 1, (int64_t[]){d}, "input_proj.%d.1.bias", l);
     }
-    g->level_embed = saa_bind(b, 2, (int64_t[]){nl, d}, "transformer.level_embed");
+    /* Transformer.__init__ creates level_embed only with num_feature_levels > 1 and encoder layers; without it
+     * the encoder's lvl_pos_embed is the plain position embedding */
+    g->level_embed = nl > 1 && c->enc_layers > 0 ? saa_bind(b, 2, (int64_t[]){nl, d}, "transformer.level_embed") : NULL;
     g->tgt_embed = saa_bind(b, 2, (int64_t[]){c->num_queries, d}, "transformer.tgt_embed.weight");
     for (int i = 0; i < c->enc_layers; i++) {
         gd_enc_layer *e = &g->enc[i];
@@ -572,8 +609,11 @@ int gdino_image_from_features(const saa_gdino *g, int nfeat, const float *const 
             gdino_image_free(out);
             return SAA_ENOMEM;
         }
-        for (int64_t i = 0; i < h * w; i++)
-            add_to(out->pos + (s + i) * d, g->level_embed + l * d, d, out->lvl_pos + (s + i) * d);
+        if (g->level_embed)
+            for (int64_t i = 0; i < h * w; i++)
+                add_to(out->pos + (s + i) * d, g->level_embed + l * d, d, out->lvl_pos + (s + i) * d);
+        else
+            memcpy(out->lvl_pos + s * d, out->pos + s * d, (size_t)(h * w * d) * sizeof(float));
         /* TransformerEncoder.get_reference_points with valid_ratios 1 */
         for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++) {
@@ -839,11 +879,14 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
     float *vheads = malloc((size_t)(N * d) * sizeof(float));
     float *tmp = malloc((size_t)(N * d) * sizeof(float));
     float *src2 = malloc((size_t)(N * d) * sizeof(float));
+    /* scratch of the box / query-position MLPs on the nq queries (hidden layers ping-pong: 2 * nq * d; the
+     * image-token buffers above are too small when N < 2 * nq) */
+    float *mlp_tmp = malloc((size_t)(2 * nq * d) * sizeof(float));
     float *logits = NULL, *maxl = NULL, *props = NULL;
     int64_t *topk = NULL;
     float *topv = NULL, *refu = NULL, *ref = NULL, *tgt = NULL, *qpos = NULL, *sine = NULL, *dq = NULL,
           *dtmp = NULL, *hs = NULL, *delta = NULL;
-    if (!memory || !mtext || !pos_text || !tmask || !qbuf || !vheads || !tmp || !src2) {
+    if (!memory || !mtext || !pos_text || !tmask || !qbuf || !vheads || !tmp || !src2 || !mlp_tmp) {
         rc = saa_set_error(SAA_ENOMEM, "gdino: out of memory for the encoder");
         goto done;
     }
@@ -911,7 +954,7 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
         }
     /* refpoint = gather(enc_out_bbox_embed(output_memory) + proposals): the MLP only on the selected rows */
     for (int64_t q = 0; q < nq; q++) memcpy(tmp + q * d, qbuf + sel[q] * d, (size_t)d * sizeof(float));
-    mlp_forward(&g->enc_bbox, tmp, nq, d, d, 4, refu, vheads);
+    mlp_forward(&g->enc_bbox, tmp, nq, d, d, 4, refu, mlp_tmp);
     for (int64_t q = 0; q < nq; q++)
         for (int k = 0; k < 4; k++) refu[q * 4 + k] += props[sel[q] * 4 + k];
     if (trace) {
@@ -947,7 +990,7 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
         const gd_dec_layer *e = &g->dec[i];
         /* query_pos = ref_point_head(gen_sineembed_for_position(ref * valid_ratio)) */
         sine_embed_boxes(ref, nq, sine);
-        mlp_forward(&g->ref_point_head, sine, nq, 2 * d, d, d, qpos, tmp);
+        mlp_forward(&g->ref_point_head, sine, nq, 2 * d, d, d, qpos, mlp_tmp);
         /* self-attention: q = k = tgt + query_pos, v = tgt */
         add_to(tgt, qpos, nq * d, dq);
         if ((rc = mha_forward(&e->self_attn, d, dq, nq, dq, tgt, nq, NULL, dtmp)) != SAA_OK) goto done;
@@ -970,13 +1013,13 @@ int gdino_run_timed(const saa_gdino *g, const gdino_image *im, const gdino_text 
             goto oom;
         if (i == c->dec_layers - 1) {
             /* final boxes: bbox_embed(decoder.norm(output)) + inverse_sigmoid(reference of this layer) */
-            mlp_forward(&g->bbox_embed[i], hs, nq, d, d, 4, delta, tmp);
+            mlp_forward(&g->bbox_embed[i], hs, nq, d, d, 4, delta, mlp_tmp);
             out->pred_boxes = malloc((size_t)(nq * 4) * sizeof(float));
             if (!out->pred_boxes) goto oom;
             for (int64_t k = 0; k < nq * 4; k++) out->pred_boxes[k] = sigmoidf_(delta[k] + inverse_sigmoidf(ref[k]));
         }
         /* iterative refinement uses bbox_embed(RAW output) */
-        mlp_forward(&g->bbox_embed[i], tgt, nq, d, d, 4, delta, tmp);
+        mlp_forward(&g->bbox_embed[i], tgt, nq, d, d, 4, delta, mlp_tmp);
         for (int64_t k = 0; k < nq * 4; k++) ref[k] = sigmoidf_(delta[k] + inverse_sigmoidf(ref[k]));
         if (trace && !(trace->refs[i + 1] = dup_floats(ref, nq * 4))) goto oom;
     }
@@ -992,6 +1035,7 @@ oom:
     rc = saa_set_error(SAA_ENOMEM, "gdino: out of memory");
 done:
     free(memory), free(mtext), free(pos_text), free(tmask), free(qbuf), free(vheads), free(tmp), free(src2);
+    free(mlp_tmp);
     free(logits), free(maxl), free(props), free(topk), free(topv), free(refu);
     free(ref), free(tgt), free(qpos), free(sine), free(dq), free(dtmp), free(hs), free(delta);
     if (rc != SAA_OK) {

@@ -35,7 +35,6 @@ static int gdino_config_from_e2e(const cJSON *gd, saa_gdino_config *cfg)
     }
     copy_key(fixed, "pe_temperatureH", args, "pe_temperatureH");
     copy_key(fixed, "pe_temperatureW", args, "pe_temperatureW");
-    copy_key(fixed, "max_text_len", args, "max_text_len");
     copy_key(swin, "embed_dim", tiny, "swin_embed_dim");
     copy_key(swin, "depths", tiny, "swin_depths");
     copy_key(swin, "num_heads", tiny, "swin_heads");
