@@ -191,5 +191,8 @@ for s in 0/2 3/2 2 x/2 1/0 1/2/3 -1/2 1/2x; do
 done
 bad 2 "unknown dataset \"nope\"" --dataset nope --root "$ROOT" $MODELS
 bad 1 "holds no shard manifest" --merge "$T/out"
+mkdir "$T/dup" && cp "$ROOT/MT_Free/Imgs/exp1_num_3786.jpg" "$T/dup/x.jpg" && cp "$ROOT/MT_Free/Imgs/exp1_num_3786.png" "$T/dup/x.png"
+bad 1 "$T/dup/x.jpg and $T/dup/x.png would share the outputs dup/good/x_\*" --dataset folder --root "$T/dup" --object tile --defect crack $MODELS
+bad 2 "a folder dataset needs its prompts" --dataset folder --root "$T/dup" $MODELS
 bad 2 "different modes" --dataset mtd --root "$ROOT" --maps "$T/out" --shard 1/2
 finish

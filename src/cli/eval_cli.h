@@ -23,8 +23,8 @@ typedef struct {
     char *own[4];   /* strings the fields above point to when read from shard manifests (--merge) */
 } eval_set;
 
-/* Progress on stderr: one updating line on a terminal, plain lines (every 5%, every 30 s and at the end)
- * otherwise. */
+/* Progress on stderr: one updating line on a terminal (at most 10 updates a second), plain lines (every 5%
+ * but at most one a second, every 30 s, and at the end) otherwise. */
 typedef struct {
     int quiet, tty, last_step;
     double t0, last_time;
@@ -44,9 +44,10 @@ char *cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * only its samples in set (saa_dataset_shard). */
 int eval_run(eval_set *set, const run_options *ro, const char *outdir, int shard_i, int shard_n, int quiet);
 
-/* --merge: reads the shard manifests of dirs, fills set (dataset, root unless root_override, categories,
- * resolution unless given: set->resolution > 0), checks that every test image is covered exactly once, then
- * links (or copies) the shards' outputs into outdir as an unsharded run would have written them. */
+/* --merge: reads the shard manifests of dirs, fills set (dataset, root, masks, mask pattern and resolution
+ * where not given: NULL / set->resolution <= 0; the categories), checks that every test image is covered
+ * exactly once, then links (or copies) the shards' outputs into outdir as an unsharded run would have written
+ * them. root_override: --root (the shards may then name different roots). */
 int eval_merge(const char *const *dirs, int ndirs, const char *root_override, const char *dataset_check,
                const char *outdir, eval_set *set, char **subtitle);
 

@@ -85,6 +85,7 @@ void cli_progress_show(cli_progress *p, const char *label, const char *what, int
     /* a log gets a line per 5% (at most one a second) or every 30 s, and the last one */
     if (!p->tty && done != total && !(step != p->last_step && t - p->last_time >= 1) && t - p->last_time < 30)
         return;
+    if (p->tty && done != total && done > 1 && t - p->last_time < 0.1) return; /* a terminal: 10 updates/s at most */
     p->last_step = step;
     p->last_time = t;
     double rate = el > 0 && done > p->base ? (double)(done - p->base) / el : 0;
@@ -132,6 +133,29 @@ static int sample_complete(const char *outdir, const char *category, const char 
 
 /* ---------- the test set ---------- */
 
+static int cmp_sample_id(const void *a, const void *b)
+{
+    return strcmp((*(const saa_sample *const *)a)->id, (*(const saa_sample *const *)b)->id);
+}
+
+/* Outputs are named by sample id: two images with one id (a folder holding x.png and x.jpg) would share them. */
+static int check_unique_ids(const saa_dataset *d)
+{
+    const saa_sample **v = malloc(sizeof *v * (size_t)(d->n ? d->n : 1));
+    if (!v) return fprintf(stderr, "saa eval: out of memory\n"), 1;
+    for (int64_t i = 0; i < d->n; i++) v[i] = &d->samples[i];
+    qsort(v, (size_t)d->n, sizeof *v, cmp_sample_id);
+    int status = 0;
+    for (int64_t i = 1; i < d->n && !status; i++)
+        if (!strcmp(v[i - 1]->id, v[i]->id)) {
+            fprintf(stderr, "saa eval: %s and %s would share the outputs %s/%s_*: rename one\n", v[i - 1]->image,
+                    v[i]->image, d->category, v[i]->id);
+            status = 1;
+        }
+    free(v);
+    return status;
+}
+
 int eval_set_open(eval_set *set, const char *const *categories, int ncat)
 {
     set->ncat = 0;
@@ -168,6 +192,7 @@ int eval_set_open(eval_set *set, const char *const *categories, int ncat)
             status = 1;
         } else {
             set->ncat = c + 1;
+            status = check_unique_ids(&set->dsets[c]);
         }
     }
     saa_dataset_names_free(known, nknown);
@@ -696,11 +721,10 @@ int eval_merge(const char *const *dirs, int ndirs, const char *root_override, co
     const cJSON *cats = ref ? cJSON_GetObjectItemCaseSensitive(ref, "categories") : NULL, *c;
     int ncat = 0;
     const char **names = NULL;
-    if (!status) { /* copies: the manifests are freed below */
-        vals[1] = root_override ? root_override : vals[1];
+    if (!status) { /* the manifests' values unless given (copies: the manifests are freed below) */
         const char **fields[4] = {&set->dataset, &set->root, &set->opts.mask_dir, &set->opts.mask_pattern};
         for (int k = 0; k < 4; k++)
-            if (vals[k] && !(*fields[k] = set->own[k] = strdup(vals[k]))) status = 1;
+            if (!*fields[k] && vals[k] && !(*fields[k] = set->own[k] = strdup(vals[k]))) status = 1;
         if (status) fprintf(stderr, "saa eval: out of memory\n");
     }
     if (!status) {
