@@ -3,7 +3,8 @@
  * the official AUPRO is undefined (every FPR on the grid is 0, so its min-max rescale is 0/0).
  * Then the same maps at twice the size as saa segment's STEM_map.npy: the default (linear, the model's
  * own resize) halves 2x2 blocks exactly, so the normalised GT scores are exactly 1 again, whereas the
- * evaluation's cubic resize overshoots at the edges. */
+ * evaluation's cubic resize overshoots at the edges. Then saa's outputs at another --out-size: the
+ * STEM_map_full.npy beside a STEM_map.npy that is not R x R is evaluated. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,37 @@ int main(void)
         saa_metrics_free(&m);
         CHECK(saa_eval_maps(&d, p, &prm, SAA_MAP_RESIZE_CUBIC, NULL, NULL, &m) == SAA_OK);
         CHECK(m.pixel_f1_threshold < 1);
+        saa_metrics_free(&m);
+    }
+    /* saa's outputs written at another --out-size: each STEM_map.npy (here a constant 8x8 float64 map) gives way
+     * to the STEM_map_full.npy beside it (the official route: one linear resize of the full map to R) */
+    {
+        double flat[8 * 8];
+        for (int i = 0; i < 64; i++) flat[i] = 0.5;
+        int64_t fshape[2] = {8, 8};
+        for (int k = 0; k < 4; k++) {
+            char rel[128], a[512], b[512];
+            snprintf(rel, sizeof rel, "maps/cat/%s/%03d_map.npy", k >= 2 ? "hole" : "good", k);
+            path(a, sizeof a, rel);
+            snprintf(rel, sizeof rel, "maps/cat/%s/%03d_map_full.npy", k >= 2 ? "hole" : "good", k);
+            path(b, sizeof b, rel);
+            CHECK(rename(a, b) == 0);
+            CHECK(saa_npy_save_f64(a, flat, 2, fshape) == SAA_OK);
+        }
+        path(p, sizeof p, "maps");
+        CHECK(saa_eval_maps(&d, p, &prm, SAA_MAP_RESIZE_AUTO, NULL, NULL, &m) == SAA_OK);
+        CHECK(m.pixel_f1_threshold == 1 && m.pixel_auroc == 1 && m.f_r == 1 && m.image_auroc == 1);
+        saa_metrics_free(&m);
+        /* without the full maps the constant float64 maps are evaluated: one value, so every score is NaN */
+        for (int k = 0; k < 4; k++) {
+            char rel[128];
+            snprintf(rel, sizeof rel, "maps/cat/%s/%03d_map_full.npy", k >= 2 ? "hole" : "good", k);
+            path(p, sizeof p, rel);
+            CHECK(remove(p) == 0);
+        }
+        path(p, sizeof p, "maps");
+        CHECK(saa_eval_maps(&d, p, &prm, SAA_MAP_RESIZE_AUTO, NULL, NULL, &m) == SAA_OK);
+        CHECK(m.map_lo == 0.5 && m.map_hi == 0.5 && isnan(m.pixel_auroc) && isnan(m.image_auroc));
         saa_metrics_free(&m);
     }
     /* a map of the wrong dtype is an error naming the file */

@@ -24,7 +24,7 @@ int main(void)
     saa_result r = {.width = W, .height = H, .out_size = S, .n_regions = 1, .regions = &reg};
     r.map = map;
     r.map_full = full;
-    CHECK(saa_write_outputs(dir, "img", rgb, &r, 0.25, "in/img.png") == SAA_OK);
+    CHECK(saa_write_outputs(dir, "img", rgb, &r, 0.25, 0, "in/img.png") == SAA_OK);
 
     char path[512];
     saa_tensor *t = NULL;
@@ -73,9 +73,39 @@ int main(void)
         CHECK(reg0 && cJSON_GetObjectItem(reg0, "rescored")->valuedouble == 0.75);
         cJSON_Delete(j);
     }
+    /* complete outputs: all six files, non-empty */
+    CHECK(saa_outputs_complete(dir, "img") == 1);
+    CHECK(saa_outputs_complete(dir, "other") == 0);
+    /* the float64 map (saa eval): the exact double values; the other files as before */
+    CHECK(saa_write_outputs(dir, "img64", rgb, &r, 0.25, 1, NULL) == SAA_OK);
+    snprintf(path, sizeof path, "%s/img64_map.npy", dir);
+    t = NULL;
+    CHECK(saa_npy_load(path, &t) == SAA_OK);
+    if (t) {
+        CHECK(t->dtype == SAA_F64 && t->ndim == 2 && t->shape[0] == S && t->shape[1] == S);
+        CHECK(memcmp(t->data, map, sizeof map) == 0);
+        saa_tensor_free(t);
+    }
+    snprintf(path, sizeof path, "%s/img64_map_full.npy", dir);
+    t = NULL;
+    CHECK(saa_npy_load(path, &t) == SAA_OK && t->dtype == SAA_F32);
+    saa_tensor_free(t);
+    CHECK(saa_outputs_complete(dir, "img64") == 1);
+    for (int k = 0; k < SAA_N_OUTPUTS; k++) { /* each missing or empty file makes the set incomplete */
+        char moved[600];
+        snprintf(path, sizeof path, "%s/img64%s", dir, saa_output_suffixes[k]);
+        snprintf(moved, sizeof moved, "%s.away", path);
+        CHECK(rename(path, moved) == 0);
+        CHECK(saa_outputs_complete(dir, "img64") == 0);
+        FILE *f = fopen(path, "w");
+        if (f) fclose(f);
+        CHECK(saa_outputs_complete(dir, "img64") == 0);
+        CHECK(rename(moved, path) == 0);
+    }
+    CHECK(saa_outputs_complete(dir, "img64") == 1);
     /* the output folder is a file: clear error, nothing written */
     snprintf(path, sizeof path, "%s/img.json", dir);
-    CHECK(saa_write_outputs(path, "x", rgb, &r, 0.25, NULL) != SAA_OK);
+    CHECK(saa_write_outputs(path, "x", rgb, &r, 0.25, 0, NULL) != SAA_OK);
     CHECK(strstr(saa_last_error(), "img.json") != NULL);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -13,14 +13,17 @@ extern "C" {
  * MAPS/ID{...} (ID = sample id "TYPE/STEM"; STEM_map.* is what saa segment writes). *path is malloc'd;
  * SAA_EIO naming the candidates if none. */
 int saa_eval_find_map(const char *maps_dir, const char *category, const char *id, char **path);
-/* Loads an anomaly map as float64: .npy float32 (H,W) or (1,H,W), or a gray PNG (8 or 16 bit, raw
+/* Loads an anomaly map as float64: .npy float32/float64 (H,W) or (1,H,W), or a gray PNG (8 or 16 bit, raw
  * values; the global min/max normalisation makes the scale irrelevant). *map is malloc'd. */
 int saa_eval_load_map(const char *path, double **map, int *w, int *h);
 
 /* How a map that is not R x R reaches the evaluation resolution. CUBIC: eval_utils.specify_resolution
  * (INTER_CUBIC). LINEAR: the official model's own final cv2.resize(anomaly_map, (R, R)) (default
- * INTER_LINEAR), after which specify_resolution is a copy: right for maps at the original image size
- * such as saa segment's STEM_map.npy. AUTO: LINEAR for files named *_map.npy / *_map.png, else CUBIC. */
+ * INTER_LINEAR; eval_SAA.py builds Model(out_size=R)), after which specify_resolution is a copy: right for
+ * maps at the original image size such as saa's STEM_map_full.npy. AUTO: LINEAR for saa's output files
+ * (*_map.npy, *_map.png, *_map_full.npy), else CUBIC.
+ * saa's STEM_map.{npy,png} is at --out-size: when that is not R x R and STEM_map_full.npy exists beside it,
+ * the full-resolution map is evaluated instead (one resize to R, as officially). */
 typedef enum { SAA_MAP_RESIZE_AUTO = 0, SAA_MAP_RESIZE_CUBIC, SAA_MAP_RESIZE_LINEAR } saa_map_resize;
 
 /* Metrics of one category (dataset d) from its maps: each map is brought to p->resolution as

@@ -27,7 +27,7 @@ typedef struct {
     const char *id;        /* shown name, e.g. "crack/000" (NULL: the image path) */
     const char *image;     /* image file (PNG/JPEG) */
     const char *gt_mask;   /* ground-truth mask file, NULL = no mask (normal image: shown empty) */
-    const char *map_path;  /* anomaly map file as saa eval reads it (saa_eval_load_map: float32 .npy HxW or
+    const char *map_path;  /* anomaly map file as saa eval reads it (saa_eval_load_map: float32/64 .npy HxW or
                               1xHxW, or a gray 8/16-bit PNG), or NULL and map below */
     const double *map;     /* anomaly map map_h x map_w in memory (used when map_path is NULL; NULL: no map) */
     int map_w, map_h;

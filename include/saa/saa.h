@@ -24,6 +24,8 @@ enum {
 int saa_fix_parse(const char *text, unsigned *flags);
 /* One line per fix: "name: what it changes". */
 const char *saa_fix_help(void);
+/* The names of the fixes in flags, comma-separated ("none" for 0), into buf (saa_fix_parse reads it back). */
+const char *saa_fix_names(unsigned flags, char *buf, size_t n);
 
 /* A category: the hybrid prompts of the paper for one kind of part. */
 typedef struct {
@@ -173,11 +175,18 @@ int saa_segment(saa_models *m, const saa_category *c, const saa_options *o, cons
 /* Maps are written as 16-bit PNG with value = round(min(map / SAA_MAP_PNG_SCALE, 1) * 65535): e^3 is the largest
  * value the pipeline can produce (detector score <= 1 times exp(3 * saliency <= 1)). */
 #define SAA_MAP_PNG_SCALE 20.085536923187668
-/* Writes STEM_map.png (16-bit), STEM_map.npy (float32, original resolution), STEM_mask.png (map > threshold),
- * STEM_overlay.png and STEM.json into outdir. Files are written under temporary names and renamed at the
- * end, so a failure leaves no partial output. rgb: the input image (for the overlay). */
+/* Writes into outdir: STEM_map.png (r->map at out_size x out_size, 16-bit), STEM_map.npy (the same map,
+ * float32, or float64 when map_f64: the official map's dtype, so that saa eval's metrics see the exact
+ * values), STEM_map_full.npy (r->map_full at the original resolution, float32), STEM_mask.png (map_full >
+ * threshold), STEM_overlay.png and STEM.json. Files are written under temporary names and renamed at the
+ * end (STEM.json last), so a failure leaves no partial output. rgb: the input image (for the overlay). */
 int saa_write_outputs(const char *outdir, const char *stem, const uint8_t *rgb, const saa_result *r,
-                      double threshold, const char *image_path);
+                      double threshold, int map_f64, const char *image_path);
+/* The file name suffixes saa_write_outputs appends to STEM, in the order they are renamed into place. */
+#define SAA_N_OUTPUTS 6
+extern const char *const saa_output_suffixes[SAA_N_OUTPUTS];
+/* 1 if every output of STEM exists in outdir as a non-empty file (a finished saa_write_outputs), else 0. */
+int saa_outputs_complete(const char *outdir, const char *stem);
 
 #ifdef __cplusplus
 }

@@ -6,10 +6,9 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "cli/run_options.h"
 #include "saa/image.h"
 #include "saa/saa.h"
-
-#define DEFAULT_THRESHOLD 0.3
 
 static void help(FILE *f)
 {
@@ -27,57 +26,13 @@ static void help(FILE *f)
             "                     why dropped) and the time of each stage\n"
             "\n"
             "Category (one of):\n"
-            "  --category NAME       a built-in category: MVTec, VisA, KSDD2, MTD names, or DATASET/NAME\n"
-            "  --prompts FILE        categories in the preset format (presets/*.json); with --category to pick one\n"
-            "  --object TEXT --defect TEXT [--defect TEXT ...] [--count N] [--top-k K] [--max-area R]\n"
-            "                        a category given on the command line: the object caption, one caption per\n"
-            "                        --defect (e.g. \"crack. hole.\"; boxes whose phrase contains the object name are\n"
-            "                        dropped), N objects per image (default 1: single-instance saliency), top K\n"
-            "                        masks fused (default 5), defect boxes smaller than R x the largest object box\n"
-            "                        (default 0.3). The class-agnostic prompts (\"defect on OBJECT\", ...) come first.\n"
-            "Models:\n"
-            "  --models DIR          folder with the model files (default $SAA_MODELS, else ./models), as written by\n"
-            "                        scripts/download-models.sh\n"
-            "  --sam-model vit_h     SAM size looked up in the folder: vit_b, vit_l, vit_h (default vit_h)\n"
-            "  --sam FILE --gdino FILE --wrn FILE --vocab FILE   explicit model files (override the folder)\n"
-            "  --config FILE         model hyper-parameters (JSON in the saa_e2e golden config.json layout), for\n"
-            "                        models of other sizes than the released ones\n"
-            "Options:\n"
-            "  --box-threshold T     detector box score threshold (default 0.1, as eval_SAA.py)\n"
-            "  --text-threshold T    token threshold for the box phrases (default 0.1)\n"
-            "  --out-size N          side of NAME_map.* (default 256, Model's default)\n"
-            "  --threshold T         mask threshold on the map (default %g: the official fusion halves a lone\n"
-            "                        mask's score, so this keeps regions whose rescored score is >= %g)\n"
-            "  --fix LIST            correct official quirks (comma-separated, or all); default: official behaviour\n"
-            "%s"
-            "  --quiet               no progress lines on stderr\n",
-            SAA_MAP_PNG_SCALE, DEFAULT_THRESHOLD, 2 * DEFAULT_THRESHOLD, saa_fix_help());
-}
-
-static int parse_double(const char *opt, const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end) {
-        fprintf(stderr, "saa segment: %s expects a number, got '%s'\n", opt, s);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-static int parse_int(const char *opt, const char *s, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v <= 0 || v > 1000000) {
-        fprintf(stderr, "saa segment: %s expects a positive integer, got '%s'\n", opt, s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
+            "  --category NAME       a built-in category: MVTec, VisA, KSDD2, MTD names, or DATASET/NAME\n",
+            SAA_MAP_PNG_SCALE);
+    run_options_help_category(f);
+    run_options_help_models(f);
+    fprintf(f, "Options:\n");
+    run_options_help_run(f, "default 256, Model's default");
+    fprintf(f, "  --quiet               no progress lines on stderr\n");
 }
 
 /* "dir/name.png" -> "name" */
@@ -92,121 +47,63 @@ static void stem_of(const char *path, char *out, size_t n)
 
 int cmd_segment(int argc, char **argv)
 {
-    const char *category = NULL, *prompts = NULL, *object = NULL, *outdir = NULL, *fix = NULL;
-    const char **defects = calloc((size_t)argc + 1, sizeof *defects);
+    const char *outdir = NULL;
     const char **images = calloc((size_t)argc + 1, sizeof *images);
-    int n_defects = 0, n_images = 0, count = 1, top_k = 5, quiet = 0;
-    double max_area = 0.3, threshold = DEFAULT_THRESHOLD, box_thr = 0.1, text_thr = 0.1;
-    int out_size = 256;
-    saa_model_files mf = {0};
+    int n_images = 0, quiet = 0;
+    run_options ro;
     int status = 2;
-    if (!defects || !images) {
+    if (run_options_init(&ro, argc) != 0 || !images) {
         fprintf(stderr, "saa segment: out of memory\n");
         goto out;
     }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1;
-#define OPT(name) (!strcmp(a, name))
-        if (OPT("-h") || OPT("--help")) {
+        int taken = run_options_parse(&ro, "segment", argc, argv, &i);
+        if (taken < 0) goto out;
+        if (taken) continue;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             help(stdout);
             status = 0;
             goto out;
-        } else if (OPT("--quiet")) {
+        } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
-            takes = 0;
-        } else if (a[0] == '-' && a[1] && !v) {
-            fprintf(stderr, "saa segment: %s needs a value\n", a);
-            goto out;
-        } else if (OPT("--category")) category = v;
-        else if (OPT("--prompts")) prompts = v;
-        else if (OPT("--object")) object = v;
-        else if (OPT("--defect")) defects[n_defects++] = v;
-        else if (OPT("--count")) { if (!parse_int(a, v, &count)) goto out; }
-        else if (OPT("--top-k")) { if (!parse_int(a, v, &top_k)) goto out; }
-        else if (OPT("--max-area")) { if (!parse_double(a, v, &max_area)) goto out; }
-        else if (OPT("--models")) mf.dir = v;
-        else if (OPT("--sam-model")) mf.sam_variant = v;
-        else if (OPT("--sam")) mf.sam = v;
-        else if (OPT("--gdino")) mf.gdino = v;
-        else if (OPT("--wrn")) mf.wrn = v;
-        else if (OPT("--vocab")) mf.vocab = v;
-        else if (OPT("--config")) mf.config = v;
-        else if (OPT("--box-threshold")) { if (!parse_double(a, v, &box_thr)) goto out; }
-        else if (OPT("--text-threshold")) { if (!parse_double(a, v, &text_thr)) goto out; }
-        else if (OPT("--out-size")) { if (!parse_int(a, v, &out_size)) goto out; }
-        else if (OPT("--threshold")) { if (!parse_double(a, v, &threshold)) goto out; }
-        else if (OPT("--fix")) fix = v;
-        else if (OPT("-o") || OPT("--out")) outdir = v;
-        else if (a[0] == '-' && a[1]) {
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--out")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "saa segment: %s needs a value\n", a);
+                goto out;
+            }
+            outdir = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "saa segment: unknown option '%s' (saa segment --help)\n", a);
             goto out;
         } else {
             images[n_images++] = a;
-            takes = 0;
         }
-#undef OPT
-        i += takes;
     }
     if (!outdir || !n_images) {
         fprintf(stderr, "saa segment: expected -o OUTDIR and at least one image (saa segment --help)\n");
         goto out;
     }
-    if ((object != NULL) + (prompts != NULL || category != NULL) != 1) {
+    if ((ro.object != NULL) + (ro.prompts != NULL || ro.category != NULL) != 1) {
         fprintf(stderr, "saa segment: give one of --category NAME, --prompts FILE [--category NAME], or --object TEXT "
                         "--defect TEXT\n");
         goto out;
     }
-    if (object && !n_defects) {
-        fprintf(stderr, "saa segment: --object needs at least one --defect caption\n");
-        goto out;
-    }
-    if (!(max_area > 0) || !(box_thr >= 0 && box_thr < 1) || !(text_thr >= 0 && text_thr < 1)) {
-        fprintf(stderr, "saa segment: --max-area must be > 0 and the thresholds in [0, 1)\n");
-        goto out;
-    }
+    if (run_options_check(&ro, "segment") != 0) goto out;
     status = 1;
     saa_options o;
-    saa_options_init(&o);
-    o.box_threshold = (float)box_thr;
-    o.text_threshold = (float)text_thr;
-    o.out_size = out_size;
-    if (saa_fix_parse(fix, &o.fixes) != SAA_OK) {
-        fprintf(stderr, "saa segment: %s\n", saa_last_error());
-        status = 2;
-        goto out;
-    }
-    const char *presets = saa_presets_dir(NULL);
+    run_options_to_saa(&ro, 256, &o); /* Model(out_size=256) */
+    const double threshold = ro.threshold;
     saa_category cat;
-    memset(&cat, 0, sizeof cat);
-    int rc;
-    if (prompts) {
-        rc = saa_category_load_file(prompts, presets, category, o.fixes, &cat);
-    } else if (category) {
-        rc = saa_category_load(presets, category, o.fixes, &cat);
-    } else {
-        cat.name = strdup(object);
-        cat.object_prompt = strdup(object);
-        cat.object_count = count;
-        cat.top_k = top_k;
-        cat.max_area_ratio = max_area;
-        rc = cat.name && cat.object_prompt ? SAA_OK : saa_set_error(SAA_ENOMEM, "out of memory");
-        if (rc == SAA_OK) {
-            if (presets) rc = saa_category_add_general_prompts(&cat, presets);
-            else rc = saa_set_error(SAA_EIO, "preset files not found (set SAA_PRESETS to the presets/ folder)");
-        }
-        for (int i = 0; rc == SAA_OK && i < n_defects; i++) rc = saa_category_add_prompt(&cat, defects[i], object);
-    }
+    int rc = run_options_category(&ro, ro.category, &cat);
     if (rc != SAA_OK) {
         fprintf(stderr, "saa segment: %s\n", saa_last_error());
-        saa_category_free(&cat);
         goto out;
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     saa_models *models;
-    if (saa_models_load(&mf, &models) != SAA_OK) {
+    if (saa_models_load(&ro.files, &models) != SAA_OK) {
         fprintf(stderr, "saa segment: %s\n", saa_last_error());
         saa_category_free(&cat);
         goto out;
@@ -239,7 +136,7 @@ int cmd_segment(int argc, char **argv)
         }
         rc = saa_segment(models, &cat, &o, &img, &r);
         if (rc == SAA_OK) {
-            rc = saa_write_outputs(outdir, stem, img.data, &r, threshold, images[i]);
+            rc = saa_write_outputs(outdir, stem, img.data, &r, threshold, 0, images[i]);
             if (rc == SAA_OK && !quiet) {
                 int kept = 0;
                 for (int k = 0; k < r.n_regions; k++) kept += !strcmp(r.regions[k].status, "fused");
@@ -258,7 +155,7 @@ int cmd_segment(int argc, char **argv)
     saa_category_free(&cat);
     status = failures ? 1 : 0;
 out:
-    free(defects);
+    run_options_free(&ro);
     free(images);
     return status;
 }

@@ -65,10 +65,10 @@ int saa_eval_load_map(const char *path, double **map, int *w, int *h)
         saa_tensor *t;
         int rc = saa_npy_load(path, &t);
         if (rc != SAA_OK) return rc;
-        int ok = t->dtype == SAA_F32 && (t->ndim == 2 || (t->ndim == 3 && t->shape[0] == 1));
+        int ok = (t->dtype == SAA_F32 || t->dtype == SAA_F64) && (t->ndim == 2 || (t->ndim == 3 && t->shape[0] == 1));
         if (!ok) {
             char b[96];
-            rc = saa_set_error(SAA_EFORMAT, "%s: expected a float32 (H, W) or (1, H, W) map, got %s %s", path,
+            rc = saa_set_error(SAA_EFORMAT, "%s: expected a float32/float64 (H, W) or (1, H, W) map, got %s %s", path,
                                saa_dtype_name(t->dtype), saa_shape_str(t, b, sizeof b));
             saa_tensor_free(t);
             return rc;
@@ -81,8 +81,12 @@ int saa_eval_load_map(const char *path, double **map, int *w, int *h)
             saa_tensor_free(t);
             return saa_set_error(SAA_ENOMEM, "eval: out of memory");
         }
-        const float *f = t->data;
-        for (size_t i = 0; i < N; i++) (*map)[i] = f[i];
+        if (t->dtype == SAA_F64) {
+            memcpy(*map, t->data, N * sizeof **map);
+        } else {
+            const float *f = t->data;
+            for (size_t i = 0; i < N; i++) (*map)[i] = f[i];
+        }
         saa_tensor_free(t);
         return SAA_OK;
     }
@@ -107,6 +111,31 @@ typedef struct {
     saa_map_resize mode;
 } maps_ctx;
 
+/* A saa output map STEM_map.{npy,png} that is not R x R (--out-size other than the evaluation resolution) is
+ * replaced by STEM_map_full.npy beside it when that exists: the official map is the original-resolution map
+ * resized once to R x R (Model(out_size=R): cv2.resize, INTER_LINEAR), not a resize of a resized map. */
+static int prefer_full_map(char **path, double **map, int *w, int *h)
+{
+    static const char *const small[] = {"_map.npy", "_map.png"};
+    for (int k = 0; k < 2; k++) {
+        if (!ends_with(*path, small[k])) continue;
+        size_t stem = strlen(*path) - strlen(small[k]);
+        char *full = malloc(stem + sizeof "_map_full.npy");
+        if (!full) return saa_set_error(SAA_ENOMEM, "eval: out of memory");
+        memcpy(full, *path, stem);
+        memcpy(full + stem, "_map_full.npy", sizeof "_map_full.npy");
+        if (!file_exists(full)) {
+            free(full);
+            return SAA_OK;
+        }
+        free(*map);
+        free(*path);
+        *path = full;
+        return saa_eval_load_map(full, map, w, h);
+    }
+    return SAA_OK;
+}
+
 /* eval_SAA.eval after inference: m[m > 0] = 1, specify_resolution (cubic maps, nearest masks). */
 static int maps_loader(void *ctx, int64_t i, double *out_map, uint8_t *out_mask, int *label)
 {
@@ -118,9 +147,11 @@ static int maps_loader(void *ctx, int64_t i, double *out_map, uint8_t *out_mask,
     double *map;
     int w, h;
     rc = saa_eval_load_map(path, &map, &w, &h);
+    if (rc == SAA_OK && (w != c->R || h != c->R)) rc = prefer_full_map(&path, &map, &w, &h);
     if (rc == SAA_OK && (w <= 0 || h <= 0)) rc = saa_set_error(SAA_EFORMAT, "%s: empty map", path);
     int linear = c->mode == SAA_MAP_RESIZE_LINEAR ||
-                 (c->mode == SAA_MAP_RESIZE_AUTO && (ends_with(path, "_map.npy") || ends_with(path, "_map.png")));
+                 (c->mode == SAA_MAP_RESIZE_AUTO && (ends_with(path, "_map.npy") || ends_with(path, "_map.png") ||
+                                                     ends_with(path, "_map_full.npy")));
     if (rc == SAA_OK)
         rc = saa_resize_cv_f64(map, w, h, 1, out_map, c->R, c->R, linear ? SAA_CV_INTER_LINEAR : SAA_CV_INTER_CUBIC);
     free(path);

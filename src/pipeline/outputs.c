@@ -99,11 +99,26 @@ static char *region_json(const saa_result *r, const char *image_path, double thr
 
 enum { OUT_MAP_PNG, OUT_MAP_NPY, OUT_MAP_FULL_NPY, OUT_MASK, OUT_OVERLAY, OUT_JSON, OUT_COUNT };
 
-int saa_write_outputs(const char *outdir, const char *stem, const uint8_t *rgb, const saa_result *r,
-                      double threshold, const char *image_path)
+const char *const saa_output_suffixes[SAA_N_OUTPUTS] = {"_map.png",  "_map.npy",     "_map_full.npy",
+                                                        "_mask.png", "_overlay.png", ".json"};
+
+int saa_outputs_complete(const char *outdir, const char *stem)
 {
-    static const char *suffix[OUT_COUNT] = {"_map.png", "_map.npy", "_map_full.npy", "_mask.png", "_overlay.png",
-                                            ".json"};
+    for (int k = 0; k < SAA_N_OUTPUTS; k++) {
+        char path[4096];
+        struct stat st;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s%s", outdir, stem, saa_output_suffixes[k]) >= sizeof path ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+            return 0;
+    }
+    return 1;
+}
+
+int saa_write_outputs(const char *outdir, const char *stem, const uint8_t *rgb, const saa_result *r,
+                      double threshold, int map_f64, const char *image_path)
+{
+    _Static_assert(OUT_COUNT == SAA_N_OUTPUTS, "one suffix per output");
+    const char *const *suffix = saa_output_suffixes;
     if (mkdir(outdir, 0777) != 0 && errno != EEXIST)
         return saa_set_error(SAA_EIO, "%s: cannot create the output folder: %s", outdir, strerror(errno));
     char final[OUT_COUNT][4096], tmp[OUT_COUNT][4200];
@@ -126,7 +141,9 @@ int saa_write_outputs(const char *outdir, const char *stem, const uint8_t *rgb, 
         }
         rc = saa_png_save_gray16(tmp[OUT_MAP_PNG], png16, r->out_size, r->out_size);
     }
-    if (rc == SAA_OK) {
+    if (rc == SAA_OK && map_f64) {
+        rc = saa_npy_save_f64(tmp[OUT_MAP_NPY], r->map, 2, (int64_t[]){r->out_size, r->out_size});
+    } else if (rc == SAA_OK) {
         for (int64_t i = 0; i < small; i++) f32[i] = (float)r->map[i];
         rc = saa_npy_save_f32(tmp[OUT_MAP_NPY], f32, 2, (int64_t[]){r->out_size, r->out_size});
     }

@@ -67,6 +67,16 @@ const char *saa_fix_help(void)
     return text;
 }
 
+const char *saa_fix_names(unsigned flags, char *buf, size_t n)
+{
+    size_t k = 0;
+    if (n) buf[0] = 0;
+    for (size_t i = 0; i < sizeof fixes / sizeof fixes[0] && k < n; i++)
+        if (flags & fixes[i].flag) k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? "," : "", fixes[i].name);
+    if (!k) snprintf(buf, n, "none");
+    return buf;
+}
+
 void saa_category_free(saa_category *c)
 {
     if (!c) return;
