@@ -229,6 +229,15 @@ static int stage_suppression(e2e_image *e, const saa_tokenizer *tok)
 
 /* ---------- stage 3: stored kept boxes -> pixel boxes -> SAM boxes ---------- */
 
+/* SAA/model.py ensemble_text_guided_mask_proposal: a pass that keeps no box skips SAM and returns
+ * masks [zeros(H, W)] and logits [0]. A folder may store that fallback (one row) or the empty box list
+ * (zero rows) as the pass's scores / masks; the stored row count says which one to compare. */
+static int stored_fallback_row(golden *g, const char *name)
+{
+    const saa_tensor *t = saa_weights_find(g->ref, name);
+    return t && t->ndim >= 1 && t->shape[0] == 1;
+}
+
 /* Concatenates the stored sup.C.kept_boxes / kept_scores of a pass's captions (in call order). */
 static int stored_kept(e2e_image *e, int pass, float **boxes, double **scores, int *n)
 {
@@ -282,7 +291,10 @@ static int stage_boxes(e2e_image *e, const saa_sam_config *sc)
         }
         saa_boxes_to_pixels(kept, n, e->W, e->H, 0, xyxy);
         golden_check_f32(g, nm(e, "%s.boxes_xyxy", p), xyxy, 2, (int64_t[]){n, 4});
-        check_typed(g, nm(e, "%s.scores", p), SAA_F64, scores, 1, (int64_t[]){n});
+        const double no_box_score = 0.0; /* logits = [0] */
+        const int fallback = n == 0 && stored_fallback_row(g, nm(e, "%s.scores", p));
+        check_typed(g, nm(e, "%s.scores", p), SAA_F64, fallback ? &no_box_score : scores, 1,
+                    (int64_t[]){fallback ? 1 : n});
         /* apply_boxes_torch on the stored pixel boxes */
         const float *stored_xyxy = golden_ref_f32(g, nm(e, "%s.boxes_xyxy", p), 4 * (int64_t)n);
         if (stored_xyxy) {
@@ -352,8 +364,14 @@ static int stage_sam(e2e_image *e, saa_sam *sam)
                     rc = B ? sam_postprocess(sam, s_low, B, nh, nw, e->H, e->W, logits, NULL) : SAA_OK;
                     for (int64_t i = 0; rc == SAA_OK && i < (int64_t)B * e->H * e->W; i++)
                         masks[i] = logits[i] > c->mask_threshold;
-                    if (rc == SAA_OK)
+                    if (rc == SAA_OK && B == 0 && stored_fallback_row(g, nm(e, "%s.masks", p))) {
+                        uint8_t *zeros = calloc((size_t)e->H * e->W, 1); /* masks = [zeros(H, W)] */
+                        if (!zeros) rc = saa_set_error(SAA_ENOMEM, "out of memory");
+                        else check_typed(g, nm(e, "%s.masks", p), SAA_BOOL, zeros, 3, (int64_t[]){1, e->H, e->W});
+                        free(zeros);
+                    } else if (rc == SAA_OK) {
                         check_typed(g, nm(e, "%s.masks", p), SAA_BOOL, masks, 3, (int64_t[]){B, e->H, e->W});
+                    }
                 } else {
                     golden_report(g, nm(e, "%s.masks", p), 0, "stored low_res_logits unusable: %s",
                                   saa_last_error());
@@ -437,6 +455,10 @@ static void end_to_end(e2e_image *e, saa_models *models)
     fprintf(g->out, "NOTE  %-48s end to end: %d object / %d defect boxes kept (stored %lld / %lld); saliency %s\n",
             nm(e, "pipeline"), n_obj, n_def, so ? (long long)saa_tensor_numel(so) : -1LL,
             sd ? (long long)saa_tensor_numel(sd) : -1LL, r.saliency_mode);
+    if (scores && rescored && n_def == 0 && stored_fallback_row(g, nm(e, "def.scores"))) {
+        scores[0] = rescored[0] = 0.0; /* no defect box: the official logits [0], rescored 0 * 1 */
+        n_def = 1;
+    }
     if (scores && rescored) {
         note_f64(e, "def.scores", scores, n_def);
         note_f64(e, "rescore.scores", rescored, n_def);
