@@ -222,6 +222,40 @@ static double dot(const double *a, const double *b, int64_t n)
     return s;
 }
 
+/* saa_wrn_multi_map against the official loops of region_feature_extraction in double (F: fused, [hw, C]). */
+static void check_multi_map(const saa_wrn_features *f, const double *F, const uint8_t *masks, int nm)
+{
+    int64_t hw = f->H[0] * f->W[0], C = f->fused_C;
+    double *scores = malloc(sizeof(double) * (size_t)(nm * hw)), *map = malloc(sizeof(double) * (size_t)hw);
+    CHECK(saa_wrn_multi_map(f, masks, nm, scores, map) == SAA_OK);
+    double *ref_obj = calloc((size_t)(nm * hw), sizeof(double)), *zero = calloc((size_t)C, sizeof(double));
+    for (int i = 0; i < nm; i++)
+        for (int64_t p = 0; p < hw; p++) {
+            if (!masks[i * hw + p]) continue;
+            double best = -INFINITY;
+            for (int j = 0; j < nm; j++)
+                for (int64_t q = 0; j != i && q < hw; q++) {
+                    if (!masks[j * hw + q]) continue;
+                    const double *v = masks[i * hw + q] ? zero : F + q * C; /* features_clone zeroes mask i */
+                    double s = dot(F + p * C, v, C);
+                    if (s > best) best = s;
+                }
+            ref_obj[i * hw + p] = 0.5 * (1 - best);
+        }
+    double err = 0, err_map = 0;
+    for (int64_t p = 0; p < hw; p++) {
+        double mx = -INFINITY;
+        for (int i = 0; i < nm; i++) {
+            err = fmax(err, fabs(scores[i * hw + p] - ref_obj[i * hw + p]));
+            mx = fmax(mx, ref_obj[i * hw + p]);
+        }
+        err_map = fmax(err_map, fabs(map[p] - mx));
+    }
+    if (!(err < 1e-6 && err_map < 1e-6)) fprintf(stderr, "multi map, %d masks: max err %g / %g\n", nm, err, err_map);
+    CHECK(err < 1e-6 && err_map < 1e-6);
+    free(scores), free(map), free(ref_obj), free(zero);
+}
+
 static void synthetic_tests(void)
 {
     saa_weights *w = make_weights();
@@ -296,33 +330,18 @@ static void synthetic_tests(void)
     for (int i = 0; i < nm; i++)
         for (int y = rect[i][0]; y < rect[i][2]; y++)
             for (int xx = rect[i][1]; xx < rect[i][3]; xx++) masks[i * hw + y * f.W[0] + xx] = 1;
-    double *scores = malloc(sizeof(double) * (size_t)(nm * hw)), *map = malloc(sizeof(double) * (size_t)hw);
-    CHECK(saa_wrn_multi_map(&f, masks, nm, scores, map) == SAA_OK);
-    double *ref_obj = calloc((size_t)(nm * hw), sizeof(double)), *zero = calloc((size_t)C, sizeof(double));
-    for (int i = 0; i < nm; i++)
-        for (int64_t p = 0; p < hw; p++) {
-            if (!masks[i * hw + p]) continue;
-            double best = -INFINITY;
-            for (int j = 0; j < nm; j++)
-                for (int64_t q = 0; j != i && q < hw; q++) {
-                    if (!masks[j * hw + q]) continue;
-                    const double *v = masks[i * hw + q] ? zero : F + q * C; /* features_clone zeroes mask i */
-                    double s = dot(F + p * C, v, C);
-                    if (s > best) best = s;
-                }
-            ref_obj[i * hw + p] = 0.5 * (1 - best);
-        }
-    err = 0;
-    double err_map = 0;
-    for (int64_t p = 0; p < hw; p++) {
-        double mx = -INFINITY;
-        for (int i = 0; i < nm; i++) {
-            err = fmax(err, fabs(scores[i * hw + p] - ref_obj[i * hw + p]));
-            mx = fmax(mx, ref_obj[i * hw + p]);
-        }
-        err_map = fmax(err_map, fabs(map[p] - mx));
+    double *map = malloc(sizeof(double) * (size_t)hw);
+    check_multi_map(&f, F, masks, nm);
+    /* more objects than one 64-bit word of mask bits: 70 random masks of ~6 pixels each, overlapping */
+    const int nm70 = 70;
+    uint8_t *masks70 = calloc((size_t)(nm70 * hw), 1);
+    for (int i = 0; i < nm70; i++) {
+        masks70[i * hw + (i * 17) % hw] = 1;
+        for (int64_t p = 0; p < hw; p++)
+            if (urand() < 0.05) masks70[i * hw + p] = 1;
     }
-    CHECK(err < 1e-6 && err_map < 1e-6);
+    check_multi_map(&f, F, masks70, nm70);
+    free(masks70);
     /* official crash cases are errors here */
     CHECK(saa_wrn_multi_map(&f, masks, 1, NULL, map) != SAA_OK);
     memset(masks + hw, 0, (size_t)hw);
@@ -358,9 +377,6 @@ static void synthetic_tests(void)
 
     free(px);
     free(rs);
-    free(ref_obj);
-    free(zero);
-    free(scores);
     free(map);
     free(masks);
     free(row);

@@ -60,7 +60,7 @@ int saa_wrn_single_heat(const saa_wrn_features *f, int top_n, float *heat);
  * where other-mask pixels lying inside mask i count as zero vectors; max_map = max over objects of those
  * per-object maps (0 outside every mask). object_scores [n_masks, H0*W0] may be NULL. The union of the
  * masks is swept once in blocks (each dot product serves both of its pixels), keeping only running maxima
- * (memory O(n_masks * pixels)). Needs 2 <= n_masks <= 64 and no empty mask (the official code crashes). */
+ * (memory O(n_masks * pixels)). Needs n_masks >= 2 and no empty mask (the official code crashes). */
 int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_masks, double *object_scores,
                       double *max_map);
 

@@ -483,21 +483,61 @@ int saa_wrn_single_heat(const saa_wrn_features *f, int top_n, float *heat)
 
 /* ---------- multi instance ---------- */
 
+/* Running maxima of one block T[rn, cn] of products between union pixels u (rows, mask bits bu_blk) and
+ * v (columns, bv_blk), nw words each: a product updates object i of u when i holds u but not v, and
+ * object i of v when i holds v but not u. best_u / best_v: [n_masks][nu] rows offset to the block. */
+static inline void multi_block_maxima(const float *T, int64_t rn, int64_t cn, const uint64_t *bu_blk,
+                                      const uint64_t *bv_blk, const int nw, float *best_u, float *best_v, int64_t nu)
+{
+#pragma omp parallel for if (rn * cn > 65536) schedule(static)
+    for (int64_t r = 0; r < rn; r++) {
+        const uint64_t *bu = bu_blk + r * nw;
+        const float *t = T + r * cn;
+        for (int64_t c = 0; c < cn; c++)
+            for (int w = 0; w < nw; w++) {
+                uint64_t m = bu[w] & ~bv_blk[c * nw + w];
+                while (m) {
+                    float *bp = best_u + (int64_t)(64 * w + __builtin_ctzll(m)) * nu + r;
+                    if (t[c] > *bp) *bp = t[c];
+                    m &= m - 1;
+                }
+            }
+    }
+    /* the same products seen from v; each thread owns a slice of columns, rows read in order */
+    int64_t nchunks = (cn + 63) / 64;
+#pragma omp parallel for if (rn * cn > 65536) schedule(static)
+    for (int64_t ch = 0; ch < nchunks; ch++) {
+        int64_t ca = ch * 64, cb = ca + 64 < cn ? ca + 64 : cn;
+        for (int64_t r = 0; r < rn; r++) {
+            const uint64_t *bu = bu_blk + r * nw;
+            const float *t = T + r * cn;
+            for (int64_t c = ca; c < cb; c++)
+                for (int w = 0; w < nw; w++) {
+                    uint64_t m = bv_blk[c * nw + w] & ~bu[w];
+                    while (m) {
+                        float *bp = best_v + (int64_t)(64 * w + __builtin_ctzll(m)) * nu + c;
+                        if (t[c] > *bp) *bp = t[c];
+                        m &= m - 1;
+                    }
+                }
+        }
+    }
+}
+
 /* mirrors SAA/model.py: visual_saliency_calculation (object_number > 1) and region_feature_extraction.
  * For object i the official code takes, per pixel p of mask i, the max of f_p . g_q over the pixels q
  * of every other mask, where g_q = 0 when q lies in mask i (features_clone zeroes mask i) and f_q
  * otherwise. A max ignores duplicates, so this is the max over q in U \ mask_i (U = union of all masks)
  * of f_p . f_q, joined with 0 if some other mask overlaps mask i. Each dot product is symmetric, so the
  * union is swept once in blocks of the upper triangle of U x U (a pair seen twice is harmless for a
- * max), and every product updates the running maxima of both of its pixels: memory O(N * |U|). */
+ * max), and every product updates the running maxima of both of its pixels: memory O(N * |U|).
+ * Mask membership is a bitset of nw 64-bit words per pixel (any number of objects). */
 int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_masks, double *object_scores,
                       double *max_map)
 {
     int64_t hw = f->H[0] * f->W[0], C = f->fused_C;
     if (n_masks < 2)
         return saa_set_error(SAA_EINVAL, "multi-instance saliency needs at least 2 object masks (got %d)", n_masks);
-    if (n_masks > 64)
-        return saa_set_error(SAA_EINVAL, "multi-instance saliency supports at most 64 object masks (got %d)", n_masks);
     for (int i = 0; i < n_masks; i++) {
         int64_t cnt = 0;
         for (int64_t p = 0; p < hw; p++) cnt += masks[(int64_t)i * hw + p] != 0;
@@ -505,32 +545,37 @@ int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_mas
             return saa_set_error(SAA_EINVAL, "object mask %d is empty on the %lldx%lld feature grid", i,
                                  (long long)f->W[0], (long long)f->H[0]);
     }
-    uint64_t *bits = calloc((size_t)hw, sizeof *bits);
+    const int nw = (n_masks + 63) / 64;
+    uint64_t *bits = calloc((size_t)(hw * nw), sizeof *bits);
+    uint64_t *overlapped = calloc((size_t)nw, sizeof *overlapped); /* mask i: another mask has a pixel inside it
+                                                                      (a zero vector in its list) */
     int64_t *U = malloc(sizeof(int64_t) * (size_t)hw);
-    if (!bits || !U) {
+    if (!bits || !overlapped || !U) {
         free(bits);
+        free(overlapped);
         free(U);
         return saa_set_error(SAA_ENOMEM, "out of memory");
     }
     int64_t nu = 0;
-    uint64_t overlapped = 0; /* bit i: another mask has a pixel inside mask i (a zero vector in its list) */
     for (int64_t p = 0; p < hw; p++) {
+        uint64_t *bp = bits + p * nw;
+        int count = 0;
         for (int i = 0; i < n_masks; i++)
-            if (masks[(int64_t)i * hw + p]) bits[p] |= (uint64_t)1 << i;
-        if (bits[p]) U[nu++] = p;
-        if (bits[p] & (bits[p] - 1)) overlapped |= bits[p];
+            if (masks[(int64_t)i * hw + p]) bp[i / 64] |= (uint64_t)1 << (i % 64), count++;
+        if (count) U[nu++] = p;
+        for (int w = 0; count > 1 && w < nw; w++) overlapped[w] |= bp[w];
     }
     const int64_t RB = 256, CB = 1024; /* similarity block held at once */
     float *A = malloc(sizeof(float) * (size_t)(RB * C)), *B = malloc(sizeof(float) * (size_t)(CB * C)),
           *T = malloc(sizeof(float) * (size_t)(RB * CB)), *best = malloc(sizeof(float) * (size_t)(n_masks * nu));
-    uint64_t *ubits = malloc(sizeof(uint64_t) * (size_t)(nu ? nu : 1)); /* mask bits of U[k], contiguous */
+    uint64_t *ubits = malloc(sizeof(uint64_t) * (size_t)((nu ? nu : 1) * nw)); /* mask bits of U[k], contiguous */
     int rc = SAA_OK;
     if (!A || !B || !T || !best || !ubits) {
         rc = saa_set_error(SAA_ENOMEM, "out of memory");
         goto done;
     }
     for (int64_t k = 0; k < n_masks * nu; k++) best[k] = -INFINITY;
-    for (int64_t k = 0; k < nu; k++) ubits[k] = bits[U[k]];
+    for (int64_t k = 0; k < nu; k++) memcpy(ubits + k * nw, bits + U[k] * nw, sizeof(uint64_t) * (size_t)nw);
     for (int64_t r0 = 0; r0 < nu; r0 += RB) {
         int64_t rn = nu - r0 < RB ? nu - r0 : RB;
         saa_wrn_fused_gather(f, U + r0, 0, rn, A);
@@ -538,57 +583,31 @@ int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_mas
             int64_t cn = nu - c0 < CB ? nu - c0 : CB;
             saa_wrn_fused_gather(f, U + c0, 0, cn, B);
             saa_gemm(0, 1, rn, cn, C, 1.0f, A, C, B, C, 0.0f, T, cn);
-            /* rows: pixel u = U[r0+r] against v = U[c0+c], for the masks holding u but not v */
-            const uint64_t *bu_blk = ubits + r0, *bv_blk = ubits + c0;
-#pragma omp parallel for if (rn * cn > 65536) schedule(static)
-            for (int64_t r = 0; r < rn; r++) {
-                uint64_t bu = bu_blk[r];
-                const float *t = T + r * cn;
-                for (int64_t c = 0; c < cn; c++) {
-                    uint64_t m = bu & ~bv_blk[c];
-                    while (m) {
-                        int i = __builtin_ctzll(m);
-                        float *bp = best + (int64_t)i * nu + r0 + r;
-                        if (t[c] > *bp) *bp = t[c];
-                        m &= m - 1;
-                    }
-                }
-            }
-            /* columns: the same products seen from v; each thread owns a slice of columns, rows read in order */
-            int64_t nchunks = (cn + 63) / 64;
-#pragma omp parallel for if (rn * cn > 65536) schedule(static)
-            for (int64_t ch = 0; ch < nchunks; ch++) {
-                int64_t ca = ch * 64, cb = ca + 64 < cn ? ca + 64 : cn;
-                for (int64_t r = 0; r < rn; r++) {
-                    uint64_t bu = bu_blk[r];
-                    const float *t = T + r * cn;
-                    for (int64_t c = ca; c < cb; c++) {
-                        uint64_t m = bv_blk[c] & ~bu;
-                        while (m) {
-                            int i = __builtin_ctzll(m);
-                            float *bp = best + (int64_t)i * nu + c0 + c;
-                            if (t[c] > *bp) *bp = t[c];
-                            m &= m - 1;
-                        }
-                    }
-                }
-            }
+            const uint64_t *bu_blk = ubits + r0 * nw, *bv_blk = ubits + c0 * nw;
+            if (nw == 1) /* constant word count: the common case compiles to one AND-NOT per product */
+                multi_block_maxima(T, rn, cn, bu_blk, bv_blk, 1, best + r0, best + c0, nu);
+            else
+                multi_block_maxima(T, rn, cn, bu_blk, bv_blk, nw, best + r0, best + c0, nu);
         }
     }
     /* per-object map: float64 zeros with the float32 scores 0.5 * (1 - max) at mask-i pixels; max over objects */
     for (int64_t p = 0; p < hw; p++) max_map[p] = -INFINITY;
     if (object_scores) memset(object_scores, 0, sizeof(double) * (size_t)(n_masks * hw));
     for (int i = 0; i < n_masks; i++) {
+        const int w = i / 64;
+        const uint64_t bit = (uint64_t)1 << (i % 64);
         int64_t k = 0;
         for (int64_t p = 0; p < hw; p++) {
-            int inside = (bits[p] >> i) & 1;
+            const uint64_t *bp = bits + p * nw;
             double s = 0.0;
-            if (inside) {
+            if (bp[w] & bit) {
                 float mx = best[(int64_t)i * nu + k];
-                if (((overlapped >> i) & 1) && mx < 0.0f) mx = 0.0f;
+                if ((overlapped[w] & bit) && mx < 0.0f) mx = 0.0f;
                 s = (double)(0.5f * (1.0f - mx));
             }
-            if (bits[p]) k++;
+            int any = 0;
+            for (int ww = 0; ww < nw && !any; ww++) any = bp[ww] != 0;
+            if (any) k++;
             if (object_scores) object_scores[(int64_t)i * hw + p] = s;
             if (s > max_map[p]) max_map[p] = s;
         }
@@ -596,6 +615,7 @@ int saa_wrn_multi_map(const saa_wrn_features *f, const uint8_t *masks, int n_mas
 done:
     free(ubits);
     free(bits);
+    free(overlapped);
     free(U);
     free(A);
     free(B);
