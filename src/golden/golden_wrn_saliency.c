@@ -222,7 +222,7 @@ int golden_kind_wrn_saliency(golden *g)
     saa_wrn *m = NULL, *m_st = NULL;
     if (rc == SAA_OK) {
         check_u8(g, "input.object_masks", masks, 3, (int64_t[]){n, H, W});
-        rc = load_model(g, "pth", &m);
+        rc = load_model(g, golden_cfg_str(g, "weights.pth") ? "pth" : "safetensors", &m); /* either file may stand alone */
     }
     if (rc == SAA_OK) rc = single_path(g, m, img.data, W, H);
     if (rc == SAA_OK) rc = multi_path(g, m, img.data, W, H, masks, n);
