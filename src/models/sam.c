@@ -446,6 +446,7 @@ void saa_sam_free(saa_sam *m)
     free(m->dense_pe);
     free(m->embedding);
     free(m->dec_state);
+    sam_dec_scratch_free(m->dec_scratch);
     if (m->owns_weights) saa_weights_close(m->weights);
     free(m);
 }

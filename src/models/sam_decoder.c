@@ -469,7 +469,47 @@ void sam_decoder_state(const saa_sam *m, const float *embedding, const float *de
     saa_linear(kpos0, HW, D, L0->i2t.q_w, L0->i2t.q_b, Idim, Q0);
 }
 
-int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
+/* Per-thread decoder buffers, kept in the model so repeated calls neither allocate nor page-fault
+ * ~40 MB per thread again; grown when a call needs more threads or tokens. */
+struct sam_dec_scratch {
+    int nthreads, Nt;
+    dec_ws *ws;
+};
+
+void sam_dec_scratch_free(struct sam_dec_scratch *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->nthreads; i++) dec_ws_free(&s->ws[i]);
+    free(s->ws);
+    free(s);
+}
+
+static dec_ws *dec_scratch_get(saa_sam *m, int nthreads, int Nt)
+{
+    struct sam_dec_scratch *s = m->dec_scratch;
+    if (s && s->nthreads >= nthreads && s->Nt >= Nt) return s->ws;
+    if (s && s->Nt > Nt) Nt = s->Nt;
+    if (s && s->nthreads > nthreads) nthreads = s->nthreads;
+    sam_dec_scratch_free(s);
+    m->dec_scratch = s = calloc(1, sizeof *s);
+    if (s) s->ws = calloc((size_t)nthreads, sizeof *s->ws);
+    if (!s || !s->ws) {
+        free(s);
+        m->dec_scratch = NULL;
+        saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
+        return NULL;
+    }
+    s->Nt = Nt;
+    for (; s->nthreads < nthreads; s->nthreads++)
+        if (dec_ws_init(&s->ws[s->nthreads], &m->cfg, Nt) != SAA_OK) {
+            sam_dec_scratch_free(s);
+            m->dec_scratch = NULL;
+            return NULL;
+        }
+    return s->ws;
+}
+
+int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
                      const float *dense, int B, int N, int multimask, sam_decoder_trace *trace, float *low_res,
                      float *iou)
 {
@@ -482,14 +522,12 @@ int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dens
     int cached = !dense && m->dec_state && m->has_image && embedding == m->embedding && dense_pe == m->dense_pe;
     float *tmp = cached ? NULL : malloc(sizeof(float) * (dense ? big : sam_decoder_state_size(c)));
     const float *state = cached ? m->dec_state : tmp;
-    dec_ws *ws = calloc((size_t)nt, sizeof *ws);
-    int rc = SAA_OK, nready = 0;
-    if ((!cached && !tmp) || !ws) {
-        rc = saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
-        goto done;
+    dec_ws *ws = NULL;
+    if (!cached && !tmp) return saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
+    if (!(ws = dec_scratch_get(m, nt, Nt))) {
+        free(tmp);
+        return SAA_ENOMEM;
     }
-    for (; nready < nt; nready++)
-        if ((rc = dec_ws_init(&ws[nready], c, Nt)) != SAA_OK) goto done;
     if (dense) { /* image_pe flattened to [HW, D]; src is built per prompt */
         for (int c2 = 0; c2 < D; c2++)
             for (int p = 0; p < HW; p++) tmp[(size_t)p * D + c2] = dense_pe[(size_t)c2 * HW + p];
@@ -516,11 +554,8 @@ int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dens
         }
         openblas_set_num_threads(nthreads);
     }
-done:
-    for (int i = 0; i < nready; i++) dec_ws_free(&ws[i]);
-    free(ws);
     free(tmp);
-    return rc;
+    return SAA_OK;
 }
 
 /* ---------- post-processing ---------- */
