@@ -128,18 +128,11 @@ void sam_embed_prompts(const saa_sam *m, int B, int n_points, const float *coord
 
 void openblas_set_num_threads(int num_threads);
 
-static int omp_in_par(void)
-{
-#ifdef _OPENMP
-    return omp_in_parallel();
-#else
-    return 0;
-#endif
-}
+#define UPSCALE_BLOCK 1024 /* rows of the first upscaling output per block: ~256 KB + 512 KB in cache */
 
 /* Per-thread buffers of one prompt's decoder pass. */
 typedef struct {
-    float *keys, *kpos, *kattn, *src_nchw, *up1, *up2, *masks;
+    float *keys, *kpos, *kattn, *up1, *up2, *masks;
     float *tokens, *queries, *qpos, *qattn, *mlp_h, *hyper, *iou_all, *mlp_tmp;
     float *Q, *K, *V, *O, *S; /* attention projections and scores (all heads) */
     float *A, *PK;            /* reassociated cross attention: [heads * Nt, D] each */
@@ -160,9 +153,8 @@ static int dec_ws_init(dec_ws *w, const saa_sam_config *c, int Nt)
     w->keys = malloc(sizeof(float) * HW * D);
     w->kpos = malloc(sizeof(float) * HW * D);
     w->kattn = malloc(sizeof(float) * HW * D);
-    w->src_nchw = malloc(sizeof(float) * 2 * HW * D); /* ConvTranspose2d columns */
     w->up1 = malloc(sizeof(float) * (D / 4) * 4 * HW);
-    w->up2 = malloc(sizeof(float) * (D / 8) * 16 * HW);
+    w->up2 = malloc(sizeof(float) * (D / 8) * 4 * UPSCALE_BLOCK);
     w->masks = malloc(sizeof(float) * nmt * 16 * HW);
     w->tokens = malloc(sizeof(float) * Nt * D);
     w->queries = malloc(sizeof(float) * Nt * D);
@@ -292,22 +284,70 @@ static void i2t_attention(const sam_attn_w *a, int D, int heads, const float *kp
     saa_gemm(0, 0, HW, D, R, 1.0f, w->S, R, w->A, D, 1.0f, out, D);
 }
 
-/* ConvTranspose2d(kernel 2, stride 2) on channels-last input x [H*W, C] -> y [(2H)*(2W), O] channels
- * last; weight [C, O, 2, 2] as stored, bias [O]. col: scratch [H*W, 4*O]. */
-static void convt2x2_nhwc(const float *x, int H, int W, int C, const float *wt, const float *b, int O, float *col,
-                          float *y)
+/* ConvTranspose2d(kernel 2, stride 2) weight [C, O, 2, 2] with its columns reordered to (dy, dx, o):
+ * x [P, C] @ wp [C, 4 * O] then gives, for each input pixel, its 2x2 output pixels one after the
+ * other with their O channels contiguous, i.e. the output in pixel order (p, dy, dx). */
+static float *convt2x2_weight_cols(const float *w, int C, int O)
 {
-    int K = 4 * O;
-    saa_gemm(0, 0, (int64_t)H * W, K, C, 1.0f, x, C, wt, K, 0.0f, col, K);
-    for (int i = 0; i < H; i++)
-        for (int j = 0; j < W; j++) {
-            const float *cp = col + ((size_t)i * W + j) * K;
-            for (int dy = 0; dy < 2; dy++)
-                for (int dx = 0; dx < 2; dx++) {
-                    float *yp = y + ((size_t)(2 * i + dy) * (2 * W) + 2 * j + dx) * O;
-                    for (int o = 0; o < O; o++) yp[o] = cp[o * 4 + dy * 2 + dx] + b[o];
-                }
-        }
+    float *wp = malloc(sizeof(float) * (size_t)C * 4 * O);
+    if (!wp) return NULL;
+    for (int c = 0; c < C; c++)
+        for (int o = 0; o < O; o++)
+            for (int k = 0; k < 4; k++) wp[((size_t)c * 4 + k) * O + o] = w[((size_t)c * O + o) * 4 + k];
+    return wp;
+}
+
+int sam_decoder_prepare(saa_sam *m)
+{
+    int D = m->cfg.prompt_dim;
+    m->up0_wp = convt2x2_weight_cols(m->up0_w, D, D / 4);
+    m->up3_wp = convt2x2_weight_cols(m->up3_w, D / 4, D / 8);
+    if (!m->up0_wp || !m->up3_wp) return saa_set_error(SAA_ENOMEM, "out of memory");
+    return SAA_OK;
+}
+
+/* Raster index in the 4h x 4w upscaled grid of pixel p in upscaling order ((i, j), (dy1, dx1),
+ * (dy2, dx2)): row 4i + 2 dy1 + dy2, column 4j + 2 dx1 + dx2. */
+static size_t upscaled_raster(size_t p, int w)
+{
+    size_t s2 = p & 3, s1 = (p >> 2) & 3, ij = p >> 4, i = ij / (size_t)w, j = ij % (size_t)w;
+    return (4 * i + 2 * (s1 >> 1) + (s2 >> 1)) * 4 * (size_t)w + 4 * j + 2 * (s1 & 1) + (s2 & 1);
+}
+
+static void add_bias_rows(float *x, int64_t rows, const float *b, int n)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) x[r * n + i] += b[i];
+}
+
+/* output_upscaling (ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU) and masks = hyper_in @ upscaled
+ * for `count` mask tokens from `first`, on channels-last keys [HW, D]. Every step after the first
+ * ConvTranspose2d acts per pixel, so all run in upscaling pixel order (convt2x2_weight_cols), in
+ * blocks that stay in cache; masks [count, UHW] come out in that order too (upscaled_raster).
+ * LayerNorm2d is the channel LayerNorm of each pixel. up1 [4 HW, D/4], up2 [4 UPSCALE_BLOCK, D/8]. */
+static void upscale_masks(const saa_sam *m, const float *keys, const float *hyper, int first, int count,
+                          float *up1, float *up2, float *masks, float *trace_upscaled)
+{
+    const saa_sam_config *c = &m->cfg;
+    int D = c->prompt_dim, D4 = D / 4, D8 = D / 8, HW = c->emb_h * c->emb_w, UHW = 16 * HW;
+    saa_gemm(0, 0, HW, 4 * D4, D, 1.0f, keys, D, m->up0_wp, 4 * D4, 0.0f, up1, 4 * D4);
+    for (int r0 = 0; r0 < 4 * HW; r0 += UPSCALE_BLOCK) {
+        int n = 4 * HW - r0 < UPSCALE_BLOCK ? 4 * HW - r0 : UPSCALE_BLOCK;
+        float *u = up1 + (size_t)r0 * D4;
+        add_bias_rows(u, n, m->up0_b, D4);
+        saa_layer_norm(u, n, D4, m->up1_w, m->up1_b, c->upscale_eps, u);
+        sam_gelu(u, (int64_t)n * D4, 1);
+        saa_gemm(0, 0, n, 4 * D8, D4, 1.0f, u, D4, m->up3_wp, 4 * D8, 0.0f, up2, 4 * D8);
+        add_bias_rows(up2, 4 * (int64_t)n, m->up3_b, D8);
+        sam_gelu(up2, (int64_t)n * 4 * D8, 1);
+        saa_gemm(0, 1, count, 4 * n, D8, 1.0f, hyper + (size_t)first * D8, D8, up2, D8, 0.0f,
+                 masks + (size_t)first * UHW + 4 * (size_t)r0, UHW);
+        if (trace_upscaled)
+            for (int p = 0; p < 4 * n; p++)
+                for (int ch = 0; ch < D8; ch++)
+                    trace_upscaled[(size_t)ch * UHW + upscaled_raster(4 * (size_t)r0 + p, c->emb_w)] =
+                        up2[(size_t)p * D8 + ch];
+    }
 }
 
 static void add_to(float *dst, const float *a, const float *b, size_t n)
@@ -345,7 +385,7 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
     (void)B;
     const saa_sam_config *c = &m->cfg;
     int D = c->prompt_dim, h = c->emb_h, wd = c->emb_w, HW = h * wd, nmt = c->num_multimask_outputs + 1;
-    int Nt = 1 + nmt + N, heads = c->dec_heads, D4 = D / 4, D8 = D / 8, UHW = 16 * HW;
+    int Nt = 1 + nmt + N, heads = c->dec_heads, D8 = D / 8, UHW = 16 * HW;
     int m0 = multimask ? 1 : 0, nm = multimask ? nmt - 1 : 1;
     size_t big = (size_t)HW * D, nq = (size_t)Nt * D;
     /* tokens = [iou_token, mask_tokens, sparse] */
@@ -411,32 +451,26 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
     saa_layer_norm(w->queries, Nt, D, m->norm_final_w, m->norm_final_b, c->dec_eps, w->queries);
     if (trace && trace->tokens_out) memcpy(trace->tokens_out + (size_t)b * nq, w->queries, sizeof(float) * nq);
     if (trace && trace->keys_out) memcpy(trace->keys_out + (size_t)b * big, w->keys, sizeof(float) * big);
-    /* output_upscaling, channels last: ConvT -> LayerNorm2d (= LayerNorm over channels) -> GELU ->
-     * ConvT -> GELU; up2 [UH*UW, D/8] */
-    int gelu_threads = omp_in_par() ? 1 : saa_threads();
-    convt2x2_nhwc(w->keys, h, wd, D, m->up0_w, m->up0_b, D4, w->src_nchw, w->up1);
-    saa_layer_norm(w->up1, (int64_t)4 * HW, D4, m->up1_w, m->up1_b, c->upscale_eps, w->up1);
-    sam_gelu(w->up1, (int64_t)D4 * 4 * HW, gelu_threads);
-    convt2x2_nhwc(w->up1, 2 * h, 2 * wd, D4, m->up3_w, m->up3_b, D8, w->src_nchw, w->up2);
-    sam_gelu(w->up2, (int64_t)D8 * UHW, gelu_threads);
-    if (trace && trace->upscaled)
-        for (int p = 0; p < UHW; p++)
-            for (int c2 = 0; c2 < D8; c2++)
-                trace->upscaled[((size_t)b * D8 + c2) * UHW + p] = w->up2[(size_t)p * D8 + c2];
-    /* hypernetworks on the mask tokens; masks = hyper_in @ upscaled */
-    for (int i = 0; i < nmt; i++)
+    /* hypernetworks on the mask tokens (only those of the returned masks unless traced) */
+    int first = trace && (trace->masks_all || trace->hyper_in) ? 0 : m0;
+    int count = trace && (trace->masks_all || trace->hyper_in) ? nmt : nm;
+    for (int i = first; i < first + count; i++)
         mlp_row(&m->hyper[i], 3, D, D, D8, w->queries + (size_t)(1 + i) * D, w->hyper + (size_t)i * D8, w->mlp_tmp);
     if (trace && trace->hyper_in) memcpy(trace->hyper_in + (size_t)b * nmt * D8, w->hyper, sizeof(float) * nmt * D8);
-    /* only the masks that are returned (unless traced) */
-    int first = trace && trace->masks_all ? 0 : m0, count = trace && trace->masks_all ? nmt : nm;
-    saa_gemm(0, 1, count, UHW, D8, 1.0f, w->hyper + (size_t)first * D8, D8, w->up2, D8, 0.0f,
-             w->masks + (size_t)first * UHW, UHW);
+    upscale_masks(m, w->keys, w->hyper, first, count, w->up1, w->up2, w->masks,
+                  trace && trace->upscaled ? trace->upscaled + (size_t)b * D8 * UHW : NULL);
     if (trace && trace->masks_all)
-        memcpy(trace->masks_all + (size_t)b * nmt * UHW, w->masks, sizeof(float) * (size_t)nmt * UHW);
+        for (int k = 0; k < nmt; k++)
+            for (size_t p = 0; p < (size_t)UHW; p++)
+                trace->masks_all[((size_t)b * nmt + k) * UHW + upscaled_raster(p, wd)] = w->masks[(size_t)k * UHW + p];
     mlp_row(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, w->queries, w->iou_all, w->mlp_tmp);
     if (trace && trace->iou_all) memcpy(trace->iou_all + (size_t)b * nmt, w->iou_all, sizeof(float) * nmt);
     /* multimask_output: masks 1..nmt-1, else mask 0 */
-    memcpy(low_res + (size_t)b * nm * UHW, w->masks + (size_t)m0 * UHW, sizeof(float) * (size_t)nm * UHW);
+    for (int k = 0; k < nm; k++) {
+        float *dst = low_res + ((size_t)b * nm + k) * UHW;
+        const float *src = w->masks + (size_t)(m0 + k) * UHW;
+        for (size_t p = 0; p < (size_t)UHW; p++) dst[upscaled_raster(p, wd)] = src[p];
+    }
     memcpy(iou + (size_t)b * nm, w->iou_all + m0, sizeof(float) * nm);
 }
 

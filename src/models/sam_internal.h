@@ -49,6 +49,7 @@ struct saa_sam {
     sam_attn_w final_attn;
     const float *norm_final_w, *norm_final_b;
     const float *up0_w, *up0_b, *up1_w, *up1_b, *up3_w, *up3_b;
+    float *up0_wp, *up3_wp; /* the ConvTranspose2d weights with columns in (dy, dx, o) order (owned) */
     sam_mlp_w *hyper; /* num_multimask_outputs + 1 */
     sam_mlp_w iou_head;
     /* predictor state */
@@ -114,6 +115,9 @@ typedef struct {
 int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
                      const float *dense, int B, int N, int multimask, sam_decoder_trace *trace, float *low_res,
                      float *iou);
+
+/* Derived decoder weights (at load). */
+int sam_decoder_prepare(saa_sam *m);
 
 /* Per-image decoder state shared by all prompts without a mask (computed by set_image). */
 size_t sam_decoder_state_size(const saa_sam_config *c);
