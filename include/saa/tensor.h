@@ -72,6 +72,10 @@ void saa_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float a
 void saa_gemm_batched(int64_t count, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, int64_t stride_a, const float *B, int64_t ldb,
                       int64_t stride_b, float beta, float *C, int64_t ldc, int64_t stride_c);
+/* y = alpha * op(A) x + beta * y, A[M,N] row-major (lda), op = transpose if trans; x and y contiguous.
+ * A matrix times one vector: far cheaper than saa_gemm with one row, which packs all of A. */
+void saa_gemv(int trans, int64_t M, int64_t N, float alpha, const float *A, int64_t lda, const float *x,
+              float beta, float *y);
 /* torch nn.Linear: y[rows,out] = x[rows,in] W[out,in]^T + b[out] (b may be NULL). y must not alias x. */
 void saa_linear(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out,
                 float *y);
@@ -118,6 +122,8 @@ void saa_sigmoid(float *x, int64_t n); /* 1 / (1 + exp(-x)) in float */
  * a row of only -inf or with a NaN gives NaN, as torch.softmax). Parallel over rows; inside an
  * OpenMP parallel region it runs on the calling thread. */
 void saa_softmax_rows(float *x, int64_t rows, int64_t cols);
+/* The same down each column of x[rows,cols] (softmax over dim -2), vectorised across columns. */
+void saa_softmax_cols(float *x, int64_t rows, int64_t cols);
 
 /* Scaled dot-product attention for ONE head: out[Lq,dv] = softmax(scale * q k^T + mask) v.
  * q[Lq,d] with row stride ldq, k[Lk,d] stride ldk, v[Lk,dv] stride ldv, out stride ldo;

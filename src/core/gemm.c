@@ -29,6 +29,19 @@ void saa_gemm_batched(int64_t count, int trans_a, int trans_b, int64_t M, int64_
                  C + i * stride_c, ldc);
 }
 
+void saa_gemv(int trans, int64_t M, int64_t N, float alpha, const float *A, int64_t lda, const float *x,
+              float beta, float *y)
+{
+    int64_t ny = trans ? N : M, nx = trans ? M : N;
+    if (ny <= 0) return;
+    if (nx <= 0) {
+        for (int64_t i = 0; i < ny; i++) y[i] = beta == 0.0f ? 0.0f : beta * y[i];
+        return;
+    }
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N, alpha, A, (blasint)lda,
+                x, 1, beta, y, 1);
+}
+
 /* mirrors torch.nn.functional.linear = addmm(b, x, W^T): y is pre-filled with the bias and the
  * product accumulated with beta = 1, the same order as torch's CPU addmm. */
 void saa_linear(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out,

@@ -86,6 +86,7 @@ int sam_sparse_count(int n_points, int has_boxes)
 
 static void add_vec(float *x, const float *a, int n)
 {
+#pragma omp simd
     for (int i = 0; i < n; i++) x[i] += a[i];
 }
 
@@ -198,6 +199,7 @@ static void dec_attention(const sam_attn_w *a, int D, int heads, const float *q_
     for (int h = 0; h < heads; h++) {
         saa_gemm(0, 1, Lq, Lk, ch, 1.0f, Qp + h * ch, Idim, Kp + h * ch, Idim, 0.0f, w->S, Lk);
         size_t n = (size_t)Lq * Lk;
+#pragma omp simd
         for (size_t i = 0; i < n; i++) w->S[i] = w->S[i] / div;
         saa_softmax_rows(w->S, Lq, Lk);
         saa_gemm(0, 0, Lq, ch, Lk, 1.0f, w->S, Lk, Vp + h * ch, Idim, 0.0f, w->O + h * ch, Idim);
@@ -226,6 +228,7 @@ static void t2i_attention(const sam_attn_w *a, int D, int heads, const float *q_
             float qb = 0.0f;
             for (int k = 0; k < ch; k++) qb += q[k] * a->k_b[h * ch + k];
             float *row = w->S + ((size_t)h * Nt + i) * HW;
+#pragma omp simd
             for (int j = 0; j < HW; j++) row[j] = (row[j] + qb) / div;
         }
     saa_softmax_rows(w->S, R, HW);
@@ -240,8 +243,10 @@ static void t2i_attention(const sam_attn_w *a, int D, int heads, const float *q_
 
 /* Image -> token cross attention (HW queries, Nt keys), reassociated likewise: the query projection
  * is folded into the keys, (Wq_h x + bq_h) . k_h = x . (Wq_h^T k_h) + bq_h . k_h, and the output
- * projection into the values, Wo (sum_h P_h V_h) = sum_h P_h (V_h Wo_h^T). Q0: the projected
- * queries when already known (layer 0, shared by all prompts), else NULL. out [HW, D]. */
+ * projection into the values, Wo (sum_h P_h V_h) = sum_h P_h (V_h Wo_h^T). The scores are kept
+ * transposed, [heads * Nt, HW], so the softmax over the Nt keys of each pixel runs across pixels
+ * (vectorised). Q0: the projected queries when already known (layer 0, shared by all prompts), else
+ * NULL. out [HW, D]. */
 static void i2t_attention(const sam_attn_w *a, int D, int heads, const float *kpos, int HW, const float *Q0,
                           const float *qpos, const float *queries, int Nt, float *out, dec_ws *w)
 {
@@ -251,37 +256,27 @@ static void i2t_attention(const sam_attn_w *a, int D, int heads, const float *kp
     float div = (float)sqrt((double)ch);
     if (Q0) {
         for (int h = 0; h < heads; h++)
-            saa_gemm(0, 1, HW, Nt, ch, 1.0f, Q0 + h * ch, Idim, w->K + h * ch, Idim, 0.0f, w->S + (size_t)h * Nt, R);
+            saa_gemm(0, 1, Nt, HW, ch, 1.0f, w->K + h * ch, Idim, Q0 + h * ch, Idim, 0.0f, w->S + (size_t)h * Nt * HW, HW);
+#pragma omp simd
+        for (size_t i = 0; i < (size_t)R * HW; i++) w->S[i] = w->S[i] / div;
     } else {
         for (int h = 0; h < heads; h++) /* Bt_h = K_h Wq_h [Nt, D] */
             saa_gemm(0, 0, Nt, D, ch, 1.0f, w->K + h * ch, Idim, a->q_w + (size_t)h * ch * D, D, 0.0f,
                      w->A + (size_t)h * Nt * D, D);
-        saa_gemm(0, 1, HW, R, D, 1.0f, kpos, D, w->A, D, 0.0f, w->S, R);
-        float *bias = w->PK; /* bq_h . K_h[i], one per score column */
+        saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, kpos, D, 0.0f, w->S, HW);
         for (int h = 0; h < heads; h++)
             for (int i = 0; i < Nt; i++) {
-                float sum = 0.0f;
-                for (int k = 0; k < ch; k++) sum += a->q_b[h * ch + k] * w->K[(size_t)i * Idim + h * ch + k];
-                bias[h * Nt + i] = sum;
+                float bias = 0.0f; /* bq_h . K_h[i] */
+                for (int k = 0; k < ch; k++) bias += a->q_b[h * ch + k] * w->K[(size_t)i * Idim + h * ch + k];
+                float *row = w->S + ((size_t)h * Nt + i) * HW;
+#pragma omp simd
+                for (int p = 0; p < HW; p++) row[p] = (row[p] + bias) / div;
             }
-        for (int p = 0; p < HW; p++)
-            for (int j = 0; j < R; j++) w->S[(size_t)p * R + j] += bias[j];
     }
-    /* softmax over each (pixel, head) group of Nt scores (few keys: inline rather than per-row calls) */
-    for (size_t g = 0; g < (size_t)HW * heads; g++) {
-        float *x = w->S + g * Nt, mx = -INFINITY, sum = 0.0f;
-        for (int j = 0; j < Nt; j++) {
-            x[j] = x[j] / div;
-            mx = x[j] > mx ? x[j] : mx;
-        }
-        for (int j = 0; j < Nt; j++) sum += (x[j] = expf(x[j] - mx));
-        float inv = 1.0f / sum;
-        for (int j = 0; j < Nt; j++) x[j] *= inv;
-    }
+    for (int h = 0; h < heads; h++) saa_softmax_cols(w->S + (size_t)h * Nt * HW, Nt, HW);
     for (int h = 0; h < heads; h++) /* C_h = V_h Wo_h^T [Nt, D] */
         saa_gemm(0, 1, Nt, D, ch, 1.0f, w->V + h * ch, Idim, a->o_w + h * ch, Idim, 0.0f, w->A + (size_t)h * Nt * D, D);
-    for (int p = 0; p < HW; p++) memcpy(out + (size_t)p * D, a->o_b, sizeof(float) * D);
-    saa_gemm(0, 0, HW, D, R, 1.0f, w->S, R, w->A, D, 1.0f, out, D);
+    saa_gemm(1, 0, HW, D, R, 1.0f, w->S, HW, w->A, D, 0.0f, out, D); /* + out_proj bias in update_keys */
 }
 
 /* ConvTranspose2d(kernel 2, stride 2) weight [C, O, 2, 2] with its columns reordered to (dy, dx, o):
@@ -316,8 +311,11 @@ static size_t upscaled_raster(size_t p, int w)
 
 static void add_bias_rows(float *x, int64_t rows, const float *b, int n)
 {
-    for (int64_t r = 0; r < rows; r++)
-        for (int i = 0; i < n; i++) x[r * n + i] += b[i];
+    for (int64_t r = 0; r < rows; r++) {
+        float *xr = x + r * n;
+#pragma omp simd
+        for (int i = 0; i < n; i++) xr[i] += b[i];
+    }
 }
 
 /* output_upscaling (ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU) and masks = hyper_in @ upscaled
@@ -340,8 +338,8 @@ static void upscale_masks(const saa_sam *m, const float *keys, const float *hype
         saa_gemm(0, 0, n, 4 * D8, D4, 1.0f, u, D4, m->up3_wp, 4 * D8, 0.0f, up2, 4 * D8);
         add_bias_rows(up2, 4 * (int64_t)n, m->up3_b, D8);
         sam_gelu(up2, (int64_t)n * 4 * D8, 1);
-        saa_gemm(0, 1, count, 4 * n, D8, 1.0f, hyper + (size_t)first * D8, D8, up2, D8, 0.0f,
-                 masks + (size_t)first * UHW + 4 * (size_t)r0, UHW);
+        for (int k = first; k < first + count; k++)
+            saa_gemv(0, 4 * n, D8, 1.0f, up2, D8, hyper + (size_t)k * D8, 0.0f, masks + (size_t)k * UHW + 4 * (size_t)r0);
         if (trace_upscaled)
             for (int p = 0; p < 4 * n; p++)
                 for (int ch = 0; ch < D8; ch++)
@@ -352,7 +350,31 @@ static void upscale_masks(const saa_sam *m, const float *keys, const float *hype
 
 static void add_to(float *dst, const float *a, const float *b, size_t n)
 {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
+}
+
+#define KEYS_BLOCK 64 /* rows per fused pass (64 KB per operand at D = 256) */
+
+/* TwoWayAttentionBlock step (4) on the image side and the next key position input: keys =
+ * LayerNorm(src + (attn + attn_b)), kpos = keys + pos, a block of rows at a time so each row is read
+ * from memory once. attn: the attention output before its out_proj bias attn_b (the bias add of
+ * nn.Linear happens here, in the same order). src may be keys. */
+static void update_keys(const float *src, const float *attn, const float *attn_b, const float *pos, int HW, int D,
+                        const float *nw, const float *nb, float eps, float *keys, float *kpos)
+{
+    for (int r0 = 0; r0 < HW; r0 += KEYS_BLOCK) {
+        int n = HW - r0 < KEYS_BLOCK ? HW - r0 : KEYS_BLOCK;
+        size_t o = (size_t)r0 * D;
+        for (int r = 0; r < n; r++) {
+            const float *sr = src + o + (size_t)r * D, *ar = attn + o + (size_t)r * D;
+            float *kr = keys + o + (size_t)r * D;
+#pragma omp simd
+            for (int j = 0; j < D; j++) kr[j] = sr[j] + (ar[j] + attn_b[j]);
+        }
+        saa_layer_norm(keys + o, n, D, nw, nb, eps, keys + o);
+        add_to(kpos + o, keys + o, pos + o, (size_t)n * D);
+    }
 }
 
 /* MLP (mask_decoder.py): Linear layers with ReLU between, none after the last. One row. */
@@ -393,19 +415,19 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
     memcpy(w->tokens + D, m->mask_tokens, sizeof(float) * (size_t)nmt * D);
     if (N) memcpy(w->tokens + (size_t)(1 + nmt) * D, sparse + (size_t)b * N * D, sizeof(float) * (size_t)N * D);
     memcpy(w->queries, w->tokens, sizeof(float) * nq);
-    /* src = embedding + dense, flattened [HW, D] */
-    if (sh->keys0) {
-        memcpy(w->keys, sh->keys0, sizeof(float) * big);
-    } else {
+    /* src = embedding + dense, flattened [HW, D], and src + pos (shared by all prompts without a mask) */
+    const float *pos = sh->pos;
+    if (!sh->keys0) {
         for (int c2 = 0; c2 < D; c2++) {
             const float *e = embedding + (size_t)c2 * HW, *d = dense + ((size_t)b * D + c2) * HW;
             for (int p = 0; p < HW; p++) w->keys[(size_t)p * D + c2] = e[p] + d[p];
         }
+        add_to(w->kpos, w->keys, pos, big);
     }
-    const float *pos = sh->pos;
     for (int l = 0; l < c->dec_depth; l++) {
         const sam_twoway_w *L = &m->layers[l];
         int shared = l == 0 && sh->keys0;
+        const float *keys = shared ? sh->keys0 : w->keys, *kpos = shared ? sh->kpos0 : w->kpos;
         /* (1) self attention: layer 0 replaces the queries (skip_first_layer_pe) */
         if (l == 0) {
             dec_attention(&L->self_attn, D, heads, w->queries, Nt, w->queries, Nt, w->queries, NULL, NULL, NULL,
@@ -419,12 +441,10 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
         saa_layer_norm(w->queries, Nt, D, L->norm_w[0], L->norm_b[0], c->dec_eps, w->queries);
         /* (2) token -> image */
         add_to(w->qpos, w->queries, w->tokens, nq);
-        const float *kpos = shared ? sh->kpos0 : w->kpos;
-        if (!shared) add_to(w->kpos, w->keys, pos, big);
         if (shared)
-            dec_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, HW, w->keys, NULL, sh->t2i_K0, sh->t2i_V0, w->qattn, w);
+            dec_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, HW, keys, NULL, sh->t2i_K0, sh->t2i_V0, w->qattn, w);
         else
-            t2i_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, w->keys, HW, w->qattn, w);
+            t2i_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, keys, HW, w->qattn, w);
         add_vec(w->queries, w->qattn, (int)nq);
         saa_layer_norm(w->queries, Nt, D, L->norm_w[1], L->norm_b[1], c->dec_eps, w->queries);
         /* (3) MLP (ReLU) */
@@ -433,11 +453,10 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
         saa_linear(w->mlp_h, Nt, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, w->qattn);
         add_vec(w->queries, w->qattn, (int)nq);
         saa_layer_norm(w->queries, Nt, D, L->norm_w[2], L->norm_b[2], c->dec_eps, w->queries);
-        /* (4) image -> token */
+        /* (4) image -> token; then keys = norm4(keys + attn_out) and the next kpos */
         add_to(w->qpos, w->queries, w->tokens, nq);
         i2t_attention(&L->i2t, D, heads, kpos, HW, shared ? sh->i2t_Q0 : NULL, w->qpos, w->queries, Nt, w->kattn, w);
-        for (size_t i = 0; i < big; i++) w->keys[i] += w->kattn[i];
-        saa_layer_norm(w->keys, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, w->keys);
+        update_keys(keys, w->kattn, L->i2t.o_b, pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, w->keys, w->kpos);
         if (trace && l < 8) {
             if (trace->layer_queries[l]) memcpy(trace->layer_queries[l] + (size_t)b * nq, w->queries, sizeof(float) * nq);
             if (trace->layer_keys[l]) memcpy(trace->layer_keys[l] + (size_t)b * big, w->keys, sizeof(float) * big);
@@ -445,7 +464,6 @@ static void decode_one(const saa_sam *m, const float *embedding, const float *sp
     }
     /* final token -> image attention */
     add_to(w->qpos, w->queries, w->tokens, nq);
-    add_to(w->kpos, w->keys, pos, big);
     t2i_attention(&m->final_attn, D, heads, w->qpos, Nt, w->kpos, w->keys, HW, w->qattn, w);
     add_vec(w->queries, w->qattn, (int)nq);
     saa_layer_norm(w->queries, Nt, D, m->norm_final_w, m->norm_final_b, c->dec_eps, w->queries);
