@@ -129,102 +129,160 @@ void sam_embed_prompts(const saa_sam *m, int B, int n_points, const float *coord
 
 void openblas_set_num_threads(int num_threads);
 
+#define GROUP_MAX 8        /* prompts decoded together: their token-side products run as one batch */
 #define UPSCALE_BLOCK 1024 /* rows of the first upscaling output per block: ~256 KB + 512 KB in cache */
+#define KEYS_BLOCK 64      /* rows per fused key update (64 KB per operand at D = 256) */
 
-/* Per-thread buffers of one prompt's decoder pass. */
+/* The decoder works on a group of G prompts at a time. The token side (Nt tokens per prompt: all
+ * linear layers, the self attention, the layer-0 token->image attention against the shared image
+ * keys, the MLPs and heads) runs batched over the G*Nt rows; the image side ([HW, D] keys per
+ * prompt: the cross attentions against them, the key updates, the upscaling) runs one prompt per
+ * thread. All buffers are float* only (freed as arrays). */
 typedef struct {
-    float *keys, *kpos, *kattn, *up1, *up2, *masks;
-    float *tokens, *queries, *qpos, *qattn, *mlp_h, *hyper, *iou_all, *mlp_tmp;
-    float *Q, *K, *V, *O, *S; /* attention projections and scores (all heads) */
-    float *A, *PK;            /* reassociated cross attention: [heads * Nt, D] each */
-} dec_ws;
+    float *tokens, *queries, *qpos, *qattn; /* [G*Nt, D], prompt-major */
+    float *mlp_h;                           /* [G*Nt, mlp_dim] */
+    float *Q, *K, *V, *O;                   /* attention projections [G*Nt, internal <= D] */
+    float *S;                               /* one head's scores: [G*Nt, HW] or [Nt, Nt] */
+    float *rows, *mlp_tmp;                  /* head inputs [G, D], hidden [2, G, hidden] */
+    float *hyper, *iou_all;                 /* [G, nmt, D/8], [G, nmt] */
+} dec_tok;
 
-static void dec_ws_free(dec_ws *w)
+typedef struct {
+    float *keys, *kpos; /* one prompt's image side [HW, D]: keys and keys + pos */
+} dec_img;
+
+typedef struct {
+    float *S;             /* reassociated cross attention scores, [heads * Nt, HW] */
+    float *A, *PK;        /* [heads * Nt, D] */
+    float *attn;          /* image->token attention output [HW, D] */
+    float *up1, *up2, *masks;
+} dec_thr;
+
+static void free_floats(void *s, size_t size)
 {
-    if (!w) return;
-    float **p = (float **)w;
-    for (size_t i = 0; i < sizeof *w / sizeof(float *); i++) free(p[i]);
+    float **p = s;
+    for (size_t i = 0; i < size / sizeof(float *); i++) free(p[i]);
+    memset(s, 0, size);
 }
 
-static int dec_ws_init(dec_ws *w, const saa_sam_config *c, int Nt)
+/* malloc of every (pointer, count) pair; 0 when all succeeded. */
+static int alloc_floats(float **const *ptrs, const size_t *counts, int n)
 {
-    memset(w, 0, sizeof *w);
+    int ok = 1;
+    for (int i = 0; i < n; i++) ok &= (*ptrs[i] = malloc(sizeof(float) * (counts[i] ? counts[i] : 1))) != NULL;
+    return !ok;
+}
+
+/* Decoder buffers, kept in the model so repeated calls neither allocate nor page-fault again; grown
+ * when a call needs a larger group, more prompt tokens or more threads. */
+struct sam_dec_scratch {
+    int G, Nt, nthreads;
+    dec_tok tok;
+    dec_img img[GROUP_MAX];
+    dec_thr *thr;
+};
+
+void sam_dec_scratch_free(struct sam_dec_scratch *s)
+{
+    if (!s) return;
+    free_floats(&s->tok, sizeof s->tok);
+    for (int g = 0; g < GROUP_MAX; g++) free_floats(&s->img[g], sizeof s->img[g]);
+    for (int t = 0; s->thr && t < s->nthreads; t++) free_floats(&s->thr[t], sizeof s->thr[t]);
+    free(s->thr);
+    free(s);
+}
+
+static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nthreads)
+{
+    struct sam_dec_scratch *s = m->dec_scratch;
+    if (s && s->G >= G && s->Nt >= Nt && s->nthreads >= nthreads) return s;
+    if (s) {
+        G = s->G > G ? s->G : G, Nt = s->Nt > Nt ? s->Nt : Nt;
+        nthreads = s->nthreads > nthreads ? s->nthreads : nthreads;
+    }
+    sam_dec_scratch_free(s);
+    m->dec_scratch = NULL;
+    const saa_sam_config *c = &m->cfg;
     size_t D = (size_t)c->prompt_dim, HW = (size_t)c->emb_h * c->emb_w, nmt = (size_t)c->num_multimask_outputs + 1;
-    size_t Idim = D, hid = D > (size_t)c->iou_head_hidden ? D : (size_t)c->iou_head_hidden;
-    w->keys = malloc(sizeof(float) * HW * D);
-    w->kpos = malloc(sizeof(float) * HW * D);
-    w->kattn = malloc(sizeof(float) * HW * D);
-    w->up1 = malloc(sizeof(float) * (D / 4) * 4 * HW);
-    w->up2 = malloc(sizeof(float) * (D / 8) * 4 * UPSCALE_BLOCK);
-    w->masks = malloc(sizeof(float) * nmt * 16 * HW);
-    w->tokens = malloc(sizeof(float) * Nt * D);
-    w->queries = malloc(sizeof(float) * Nt * D);
-    w->qpos = malloc(sizeof(float) * Nt * D);
-    w->qattn = malloc(sizeof(float) * Nt * D);
-    w->mlp_h = malloc(sizeof(float) * Nt * (size_t)c->dec_mlp_dim);
-    w->hyper = malloc(sizeof(float) * nmt * (D / 8));
-    w->iou_all = malloc(sizeof(float) * nmt);
-    w->mlp_tmp = malloc(sizeof(float) * 2 * hid);
-    size_t L = HW > (size_t)Nt ? HW : (size_t)Nt;
-    w->Q = malloc(sizeof(float) * L * Idim);
-    w->K = malloc(sizeof(float) * L * Idim);
-    w->V = malloc(sizeof(float) * L * Idim);
-    w->O = malloc(sizeof(float) * L * Idim);
-    /* scores: cross attention [heads, Nt, HW] / [HW, heads, Nt], self attention one head [Nt, Nt] (larger
-     * with many prompt points on a small image grid) */
-    size_t nS = HW * Nt * (size_t)c->dec_heads > (size_t)Nt * Nt ? HW * Nt * (size_t)c->dec_heads : (size_t)Nt * Nt;
-    w->S = malloc(sizeof(float) * nS);
-    w->A = malloc(sizeof(float) * (size_t)c->dec_heads * Nt * D);
-    w->PK = malloc(sizeof(float) * (size_t)c->dec_heads * Nt * D);
-    float **p = (float **)w;
-    for (size_t i = 0; i < sizeof *w / sizeof(float *); i++)
-        if (!p[i]) {
-            dec_ws_free(w);
-            return saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
+    size_t rows = (size_t)G * Nt, heads = (size_t)c->dec_heads;
+    size_t hid = D > (size_t)c->iou_head_hidden ? D : (size_t)c->iou_head_hidden;
+    size_t nS = rows * HW > (size_t)Nt * Nt ? rows * HW : (size_t)Nt * Nt;
+    int fail = !(s = calloc(1, sizeof *s)) || !(s->thr = calloc((size_t)nthreads, sizeof *s->thr));
+    if (!fail) {
+        dec_tok *t = &s->tok;
+        s->G = G, s->Nt = Nt, s->nthreads = nthreads;
+        float **const tp[] = {&t->tokens, &t->queries, &t->qpos, &t->qattn, &t->mlp_h, &t->Q, &t->K, &t->V, &t->O,
+                              &t->S, &t->rows, &t->mlp_tmp, &t->hyper, &t->iou_all};
+        const size_t tn[] = {rows * D, rows * D, rows * D, rows * D, rows * (size_t)c->dec_mlp_dim, rows * D,
+                             rows * D, rows * D, rows * D, nS, (size_t)G * D, 2 * (size_t)G * hid,
+                             (size_t)G * nmt * (D / 8), (size_t)G * nmt};
+        fail = alloc_floats(tp, tn, (int)(sizeof tn / sizeof *tn));
+        for (int g = 0; g < G && !fail; g++) {
+            float **const ip[] = {&s->img[g].keys, &s->img[g].kpos};
+            const size_t in[] = {HW * D, HW * D};
+            fail = alloc_floats(ip, in, 2);
         }
-    return SAA_OK;
+        for (int i = 0; i < nthreads && !fail; i++) {
+            dec_thr *w = &s->thr[i];
+            float **const wp[] = {&w->S, &w->A, &w->PK, &w->attn, &w->up1, &w->up2, &w->masks};
+            const size_t wn[] = {heads * Nt * HW, heads * Nt * D, heads * Nt * D, HW * D, (D / 4) * 4 * HW,
+                                 (D / 8) * 4 * UPSCALE_BLOCK, nmt * 16 * HW};
+            fail = alloc_floats(wp, wn, (int)(sizeof wn / sizeof *wn));
+        }
+    }
+    if (fail) {
+        if (s && !s->thr) s->nthreads = 0;
+        sam_dec_scratch_free(s);
+        saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
+        return NULL;
+    }
+    return m->dec_scratch = s;
 }
 
-/* transformer.py Attention: projections to the internal dim, heads, softmax(q k^T / sqrt(c)), out.
- * Qp/Kp/Vp: projections computed beforehand (shared by all prompts), or NULL. */
-static void dec_attention(const sam_attn_w *a, int D, int heads, const float *q_in, int Lq, const float *k_in,
-                          int Lk, const float *v_in, const float *Qp, const float *Kp, const float *Vp, float *out,
-                          dec_ws *w)
+/* transformer.py Attention on the token side, over `groups` independent sets of Lq queries and Lk
+ * keys (rows of set g at g * Lq and g * Lk): projections batched over all rows, then per set and
+ * head softmax(q k^T / sqrt(c)) v, one head's scores at a time. Kp, Vp: key/value projections
+ * computed beforehand and shared by all queries (groups 1), else NULL. out [groups * Lq, D]. */
+static void tok_attention(const sam_attn_w *a, int D, int heads, int groups, const float *q_in, int Lq,
+                          const float *k_in, const float *v_in, int Lk, const float *Kp, const float *Vp, float *out,
+                          dec_tok *t)
 {
     int Idim = a->internal, ch = Idim / heads;
-    if (!Qp) saa_linear(q_in, Lq, D, a->q_w, a->q_b, Idim, w->Q), Qp = w->Q;
-    if (!Kp) saa_linear(k_in, Lk, D, a->k_w, a->k_b, Idim, w->K), Kp = w->K;
-    if (!Vp) saa_linear(v_in, Lk, D, a->v_w, a->v_b, Idim, w->V), Vp = w->V;
+    saa_linear(q_in, (int64_t)groups * Lq, D, a->q_w, a->q_b, Idim, t->Q);
+    if (!Kp) saa_linear(k_in, (int64_t)groups * Lk, D, a->k_w, a->k_b, Idim, t->K), Kp = t->K;
+    if (!Vp) saa_linear(v_in, (int64_t)groups * Lk, D, a->v_w, a->v_b, Idim, t->V), Vp = t->V;
     float div = (float)sqrt((double)ch);
-    for (int h = 0; h < heads; h++) {
-        saa_gemm(0, 1, Lq, Lk, ch, 1.0f, Qp + h * ch, Idim, Kp + h * ch, Idim, 0.0f, w->S, Lk);
-        size_t n = (size_t)Lq * Lk;
+    size_t n = (size_t)Lq * Lk;
+    for (int g = 0; g < groups; g++)
+        for (int h = 0; h < heads; h++) {
+            size_t qo = (size_t)g * Lq * Idim + (size_t)h * ch, ko = (size_t)g * Lk * Idim + (size_t)h * ch;
+            saa_gemm(0, 1, Lq, Lk, ch, 1.0f, t->Q + qo, Idim, Kp + ko, Idim, 0.0f, t->S, Lk);
 #pragma omp simd
-        for (size_t i = 0; i < n; i++) w->S[i] = w->S[i] / div;
-        saa_softmax_rows(w->S, Lq, Lk);
-        saa_gemm(0, 0, Lq, ch, Lk, 1.0f, w->S, Lk, Vp + h * ch, Idim, 0.0f, w->O + h * ch, Idim);
-    }
-    saa_linear(w->O, Lq, Idim, a->o_w, a->o_b, D, out);
+            for (size_t i = 0; i < n; i++) t->S[i] = t->S[i] / div;
+            saa_softmax_rows(t->S, Lq, Lk);
+            saa_gemm(0, 0, Lq, ch, Lk, 1.0f, t->S, Lk, Vp + ko, Idim, 0.0f, t->O + qo, Idim);
+        }
+    saa_linear(t->O, (int64_t)groups * Lq, Idim, a->o_w, a->o_b, D, out);
 }
 
-/* Token -> image cross attention reassociated for few queries (Lq = Nt) and many keys (HW): instead
- * of projecting all HW keys and values to the internal dim, the projections are moved to the query
- * side, which is the same product in another order:
+/* Token -> image cross attention of one prompt, reassociated for few queries (Nt) and many keys
+ * (HW): instead of projecting all HW keys and values to the internal dim, the projections are moved
+ * to the query side, which is the same product in another order:
  *   q_h . (Wk_h x + bk_h) = (q_h Wk_h) . x + q_h . bk_h,   sum_j p_j (Wv_h x_j + bv_h) = Wv_h (sum_j p_j x_j) + bv_h.
- * kpos: keys + pos [HW, D]; vals: keys [HW, D]; out [Nt, D]. */
-static void t2i_attention(const sam_attn_w *a, int D, int heads, const float *q_in, int Nt, const float *kpos,
-                          const float *vals, int HW, float *out, dec_ws *w)
+ * Q: the prompt's projected queries [Nt, internal]; kpos: keys + pos [HW, D]; vals: keys [HW, D];
+ * O: the heads' outputs before out_proj [Nt, internal]. */
+static void t2i_image(const sam_attn_w *a, int D, int heads, const float *Q, int Nt, const float *kpos,
+                      const float *vals, int HW, float *O, dec_thr *w)
 {
     int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
-    saa_linear(q_in, Nt, D, a->q_w, a->q_b, Idim, w->Q);
     for (int h = 0; h < heads; h++) /* A_h = Q_h Wk_h [Nt, D] */
-        saa_gemm(0, 0, Nt, D, ch, 1.0f, w->Q + h * ch, Idim, a->k_w + (size_t)h * ch * D, D, 0.0f,
+        saa_gemm(0, 0, Nt, D, ch, 1.0f, Q + h * ch, Idim, a->k_w + (size_t)h * ch * D, D, 0.0f,
                  w->A + (size_t)h * Nt * D, D);
     saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, kpos, D, 0.0f, w->S, HW);
     float div = (float)sqrt((double)ch);
     for (int h = 0; h < heads; h++)
         for (int i = 0; i < Nt; i++) {
-            const float *q = w->Q + (size_t)i * Idim + h * ch;
+            const float *q = Q + (size_t)i * Idim + h * ch;
             float qb = 0.0f;
             for (int k = 0; k < ch; k++) qb += q[k] * a->k_b[h * ch + k];
             float *row = w->S + ((size_t)h * Nt + i) * HW;
@@ -234,40 +292,38 @@ static void t2i_attention(const sam_attn_w *a, int D, int heads, const float *q_
     saa_softmax_rows(w->S, R, HW);
     saa_gemm(0, 0, R, D, HW, 1.0f, w->S, HW, vals, D, 0.0f, w->PK, D);
     for (int h = 0; h < heads; h++) { /* O_h = PK_h Wv_h^T + bv_h */
-        for (int i = 0; i < Nt; i++) memcpy(w->O + (size_t)i * Idim + h * ch, a->v_b + h * ch, sizeof(float) * ch);
+        for (int i = 0; i < Nt; i++) memcpy(O + (size_t)i * Idim + h * ch, a->v_b + h * ch, sizeof(float) * ch);
         saa_gemm(0, 1, Nt, ch, D, 1.0f, w->PK + (size_t)h * Nt * D, D, a->v_w + (size_t)h * ch * D, D, 1.0f,
-                 w->O + h * ch, Idim);
+                 O + h * ch, Idim);
     }
-    saa_linear(w->O, Nt, Idim, a->o_w, a->o_b, D, out);
 }
 
-/* Image -> token cross attention (HW queries, Nt keys), reassociated likewise: the query projection
- * is folded into the keys, (Wq_h x + bq_h) . k_h = x . (Wq_h^T k_h) + bq_h . k_h, and the output
- * projection into the values, Wo (sum_h P_h V_h) = sum_h P_h (V_h Wo_h^T). The scores are kept
- * transposed, [heads * Nt, HW], so the softmax over the Nt keys of each pixel runs across pixels
- * (vectorised). Q0: the projected queries when already known (layer 0, shared by all prompts), else
- * NULL. out [HW, D]. */
-static void i2t_attention(const sam_attn_w *a, int D, int heads, const float *kpos, int HW, const float *Q0,
-                          const float *qpos, const float *queries, int Nt, float *out, dec_ws *w)
+/* Image -> token cross attention of one prompt (HW queries, Nt keys), reassociated likewise: the
+ * query projection is folded into the keys, (Wq_h x + bq_h) . k_h = x . (Wq_h^T k_h) + bq_h . k_h,
+ * and the output projection into the values, Wo (sum_h P_h V_h) = sum_h P_h (V_h Wo_h^T). The
+ * scores are kept transposed, [heads * Nt, HW], so the softmax over the Nt keys of each pixel runs
+ * across pixels (vectorised). K, V: the prompt's projected keys and values [Nt, internal]; Q0: the
+ * projected image queries when already known (layer 0, shared by all prompts), else NULL. out
+ * [HW, D] without the out_proj bias (update_keys adds it). */
+static void i2t_image(const sam_attn_w *a, int D, int heads, const float *kpos, int HW, const float *Q0,
+                      const float *K, const float *V, int Nt, float *out, dec_thr *w)
 {
     int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
-    saa_linear(qpos, Nt, D, a->k_w, a->k_b, Idim, w->K);
-    saa_linear(queries, Nt, D, a->v_w, a->v_b, Idim, w->V);
     float div = (float)sqrt((double)ch);
     if (Q0) {
         for (int h = 0; h < heads; h++)
-            saa_gemm(0, 1, Nt, HW, ch, 1.0f, w->K + h * ch, Idim, Q0 + h * ch, Idim, 0.0f, w->S + (size_t)h * Nt * HW, HW);
+            saa_gemm(0, 1, Nt, HW, ch, 1.0f, K + h * ch, Idim, Q0 + h * ch, Idim, 0.0f, w->S + (size_t)h * Nt * HW, HW);
 #pragma omp simd
         for (size_t i = 0; i < (size_t)R * HW; i++) w->S[i] = w->S[i] / div;
     } else {
         for (int h = 0; h < heads; h++) /* Bt_h = K_h Wq_h [Nt, D] */
-            saa_gemm(0, 0, Nt, D, ch, 1.0f, w->K + h * ch, Idim, a->q_w + (size_t)h * ch * D, D, 0.0f,
+            saa_gemm(0, 0, Nt, D, ch, 1.0f, K + h * ch, Idim, a->q_w + (size_t)h * ch * D, D, 0.0f,
                      w->A + (size_t)h * Nt * D, D);
         saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, kpos, D, 0.0f, w->S, HW);
         for (int h = 0; h < heads; h++)
             for (int i = 0; i < Nt; i++) {
                 float bias = 0.0f; /* bq_h . K_h[i] */
-                for (int k = 0; k < ch; k++) bias += a->q_b[h * ch + k] * w->K[(size_t)i * Idim + h * ch + k];
+                for (int k = 0; k < ch; k++) bias += a->q_b[h * ch + k] * K[(size_t)i * Idim + h * ch + k];
                 float *row = w->S + ((size_t)h * Nt + i) * HW;
 #pragma omp simd
                 for (int p = 0; p < HW; p++) row[p] = (row[p] + bias) / div;
@@ -275,8 +331,8 @@ static void i2t_attention(const sam_attn_w *a, int D, int heads, const float *kp
     }
     for (int h = 0; h < heads; h++) saa_softmax_cols(w->S + (size_t)h * Nt * HW, Nt, HW);
     for (int h = 0; h < heads; h++) /* C_h = V_h Wo_h^T [Nt, D] */
-        saa_gemm(0, 1, Nt, D, ch, 1.0f, w->V + h * ch, Idim, a->o_w + h * ch, Idim, 0.0f, w->A + (size_t)h * Nt * D, D);
-    saa_gemm(1, 0, HW, D, R, 1.0f, w->S, HW, w->A, D, 0.0f, out, D); /* + out_proj bias in update_keys */
+        saa_gemm(0, 1, Nt, D, ch, 1.0f, V + h * ch, Idim, a->o_w + h * ch, Idim, 0.0f, w->A + (size_t)h * Nt * D, D);
+    saa_gemm(1, 0, HW, D, R, 1.0f, w->S, HW, w->A, D, 0.0f, out, D);
 }
 
 /* ConvTranspose2d(kernel 2, stride 2) weight [C, O, 2, 2] with its columns reordered to (dy, dx, o):
@@ -322,16 +378,16 @@ static void add_bias_rows(float *x, int64_t rows, const float *b, int n)
  * for `count` mask tokens from `first`, on channels-last keys [HW, D]. Every step after the first
  * ConvTranspose2d acts per pixel, so all run in upscaling pixel order (convt2x2_weight_cols), in
  * blocks that stay in cache; masks [count, UHW] come out in that order too (upscaled_raster).
- * LayerNorm2d is the channel LayerNorm of each pixel. up1 [4 HW, D/4], up2 [4 UPSCALE_BLOCK, D/8]. */
+ * LayerNorm2d is the channel LayerNorm of each pixel. */
 static void upscale_masks(const saa_sam *m, const float *keys, const float *hyper, int first, int count,
-                          float *up1, float *up2, float *masks, float *trace_upscaled)
+                          dec_thr *w, float *trace_upscaled)
 {
     const saa_sam_config *c = &m->cfg;
     int D = c->prompt_dim, D4 = D / 4, D8 = D / 8, HW = c->emb_h * c->emb_w, UHW = 16 * HW;
-    saa_gemm(0, 0, HW, 4 * D4, D, 1.0f, keys, D, m->up0_wp, 4 * D4, 0.0f, up1, 4 * D4);
+    saa_gemm(0, 0, HW, 4 * D4, D, 1.0f, keys, D, m->up0_wp, 4 * D4, 0.0f, w->up1, 4 * D4);
     for (int r0 = 0; r0 < 4 * HW; r0 += UPSCALE_BLOCK) {
         int n = 4 * HW - r0 < UPSCALE_BLOCK ? 4 * HW - r0 : UPSCALE_BLOCK;
-        float *u = up1 + (size_t)r0 * D4;
+        float *u = w->up1 + (size_t)r0 * D4, *up2 = w->up2;
         add_bias_rows(u, n, m->up0_b, D4);
         saa_layer_norm(u, n, D4, m->up1_w, m->up1_b, c->upscale_eps, u);
         sam_gelu(u, (int64_t)n * D4, 1);
@@ -339,7 +395,7 @@ static void upscale_masks(const saa_sam *m, const float *keys, const float *hype
         add_bias_rows(up2, 4 * (int64_t)n, m->up3_b, D8);
         sam_gelu(up2, (int64_t)n * 4 * D8, 1);
         for (int k = first; k < first + count; k++)
-            saa_gemv(0, 4 * n, D8, 1.0f, up2, D8, hyper + (size_t)k * D8, 0.0f, masks + (size_t)k * UHW + 4 * (size_t)r0);
+            saa_gemv(0, 4 * n, D8, 1.0f, up2, D8, hyper + (size_t)k * D8, 0.0f, w->masks + (size_t)k * UHW + 4 * (size_t)r0);
         if (trace_upscaled)
             for (int p = 0; p < 4 * n; p++)
                 for (int ch = 0; ch < D8; ch++)
@@ -353,8 +409,6 @@ static void add_to(float *dst, const float *a, const float *b, size_t n)
 #pragma omp simd
     for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
 }
-
-#define KEYS_BLOCK 64 /* rows per fused pass (64 KB per operand at D = 256) */
 
 /* TwoWayAttentionBlock step (4) on the image side and the next key position input: keys =
  * LayerNorm(src + (attn + attn_b)), kpos = keys + pos, a block of rows at a time so each row is read
@@ -377,17 +431,18 @@ static void update_keys(const float *src, const float *attn, const float *attn_b
     }
 }
 
-/* MLP (mask_decoder.py): Linear layers with ReLU between, none after the last. One row. */
-static void mlp_row(const sam_mlp_w *mlp, int depth, int in, int hidden, int out, const float *x, float *y,
-                    float *tmp)
+/* MLP (mask_decoder.py): Linear layers with ReLU between, none after the last, on `rows` rows.
+ * tmp: [2, rows, hidden]. */
+static void mlp_rows(const sam_mlp_w *mlp, int depth, int in, int hidden, int out, const float *x, int rows, float *y,
+                     float *tmp)
 {
     const float *cur = x;
-    float *bufs[2] = {tmp, tmp + hidden};
+    float *bufs[2] = {tmp, tmp + (size_t)rows * hidden};
     for (int l = 0; l < depth; l++) {
         int i = l == 0 ? in : hidden, o = l == depth - 1 ? out : hidden;
         float *dst = l == depth - 1 ? y : bufs[l % 2];
-        saa_linear(cur, 1, i, mlp->w[l], mlp->b[l], o, dst);
-        if (l < depth - 1) saa_relu(dst, o);
+        saa_linear(cur, rows, i, mlp->w[l], mlp->b[l], o, dst);
+        if (l < depth - 1) saa_relu(dst, (int64_t)rows * o);
         cur = dst;
     }
 }
@@ -395,101 +450,193 @@ static void mlp_row(const sam_mlp_w *mlp, int depth, int in, int hidden, int out
 /* What all prompts share when there is no mask prompt (dense = no_mask_embed everywhere): the image
  * side of layer 0, which only depends on embedding + dense and the dense PE. */
 typedef struct {
-    const float *pos;  /* [HW, D] */
-    const float *keys0, *kpos0; /* src and src + pos, [HW, D] */
+    const float *pos;                      /* [HW, D] */
+    const float *keys0, *kpos0;            /* src and src + pos, [HW, D] (NULL with a dense prompt) */
     const float *t2i_K0, *t2i_V0, *i2t_Q0; /* layer 0 projections [HW, internal] */
 } dec_shared;
 
-static void decode_one(const saa_sam *m, const float *embedding, const float *sparse, const float *dense,
-                       const dec_shared *sh, int b, int B, int N, int multimask, sam_decoder_trace *trace,
-                       float *low_res, float *iou, dec_ws *w)
+/* One sam_decode_masks call: its arguments, and the step the image-side loop runs. */
+typedef enum { STEP_SRC, STEP_T2I, STEP_I2T, STEP_MASKS } dec_step;
+
+typedef struct {
+    const saa_sam *m;
+    const float *embedding, *sparse, *dense;
+    dec_shared sh;
+    int B, N, Nt, multimask, first, count, nthreads;
+    sam_decoder_trace *trace;
+    float *low_res, *iou;
+    struct sam_dec_scratch *s;
+    int b0, G;                 /* the current group of prompts */
+    dec_step step;
+    int layer;                 /* for STEP_T2I / STEP_I2T; dec_depth = the final attention */
+} dec_call;
+
+/* The image-side step of prompt g of the group (thread scratch w). */
+static void image_step(const dec_call *d, int g, dec_thr *w)
 {
-    (void)B;
+    const saa_sam *m = d->m;
     const saa_sam_config *c = &m->cfg;
-    int D = c->prompt_dim, h = c->emb_h, wd = c->emb_w, HW = h * wd, nmt = c->num_multimask_outputs + 1;
-    int Nt = 1 + nmt + N, heads = c->dec_heads, D8 = D / 8, UHW = 16 * HW;
-    int m0 = multimask ? 1 : 0, nm = multimask ? nmt - 1 : 1;
-    size_t big = (size_t)HW * D, nq = (size_t)Nt * D;
-    /* tokens = [iou_token, mask_tokens, sparse] */
-    memcpy(w->tokens, m->iou_token, sizeof(float) * D);
-    memcpy(w->tokens + D, m->mask_tokens, sizeof(float) * (size_t)nmt * D);
-    if (N) memcpy(w->tokens + (size_t)(1 + nmt) * D, sparse + (size_t)b * N * D, sizeof(float) * (size_t)N * D);
-    memcpy(w->queries, w->tokens, sizeof(float) * nq);
-    /* src = embedding + dense, flattened [HW, D], and src + pos (shared by all prompts without a mask) */
-    const float *pos = sh->pos;
-    if (!sh->keys0) {
-        for (int c2 = 0; c2 < D; c2++) {
-            const float *e = embedding + (size_t)c2 * HW, *d = dense + ((size_t)b * D + c2) * HW;
-            for (int p = 0; p < HW; p++) w->keys[(size_t)p * D + c2] = e[p] + d[p];
+    int D = c->prompt_dim, HW = c->emb_h * c->emb_w, heads = c->dec_heads, Nt = d->Nt, b = d->b0 + g;
+    int nmt = c->num_multimask_outputs + 1, D8 = D / 8, UHW = 16 * HW, l = d->layer;
+    const dec_tok *t = &d->s->tok;
+    const dec_img *im = &d->s->img[g];
+    size_t big = (size_t)HW * D, tq = (size_t)g * Nt * D; /* this prompt's token rows (internal dims <= D) */
+    int shared = l == 0 && d->sh.keys0;
+    const float *keys = shared ? d->sh.keys0 : im->keys, *kpos = shared ? d->sh.kpos0 : im->kpos;
+    switch (d->step) {
+    case STEP_SRC: /* src = embedding + dense, flattened [HW, D], and src + pos */
+        for (int ch = 0; ch < D; ch++) {
+            const float *e = d->embedding + (size_t)ch * HW, *de = d->dense + ((size_t)b * D + ch) * HW;
+            for (int p = 0; p < HW; p++) im->keys[(size_t)p * D + ch] = e[p] + de[p];
         }
-        add_to(w->kpos, w->keys, pos, big);
+        add_to(im->kpos, im->keys, d->sh.pos, big);
+        break;
+    case STEP_T2I: {
+        const sam_attn_w *a = l < c->dec_depth ? &m->layers[l].t2i : &m->final_attn;
+        size_t ti = (size_t)g * Nt * a->internal;
+        t2i_image(a, D, heads, t->Q + ti, Nt, kpos, keys, HW, t->O + ti, w);
+        break;
     }
+    case STEP_I2T: {
+        const sam_twoway_w *L = &m->layers[l];
+        size_t ti = (size_t)g * Nt * L->i2t.internal;
+        i2t_image(&L->i2t, D, heads, kpos, HW, shared ? d->sh.i2t_Q0 : NULL, t->K + ti, t->V + ti, Nt, w->attn, w);
+        update_keys(keys, w->attn, L->i2t.o_b, d->sh.pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, im->keys,
+                    im->kpos);
+        sam_decoder_trace *tr = d->trace;
+        if (tr && l < 8) {
+            if (tr->layer_queries[l]) memcpy(tr->layer_queries[l] + (size_t)b * Nt * D, t->queries + tq, sizeof(float) * Nt * D);
+            if (tr->layer_keys[l]) memcpy(tr->layer_keys[l] + (size_t)b * big, im->keys, sizeof(float) * big);
+        }
+        break;
+    }
+    case STEP_MASKS: {
+        sam_decoder_trace *tr = d->trace;
+        const float *hyper = t->hyper + (size_t)g * nmt * D8;
+        upscale_masks(m, im->keys, hyper, d->first, d->count, w, tr && tr->upscaled ? tr->upscaled + (size_t)b * D8 * UHW : NULL);
+        if (tr && tr->masks_all)
+            for (int k = 0; k < nmt; k++)
+                for (size_t p = 0; p < (size_t)UHW; p++)
+                    tr->masks_all[((size_t)b * nmt + k) * UHW + upscaled_raster(p, c->emb_w)] = w->masks[(size_t)k * UHW + p];
+        int m0 = d->multimask ? 1 : 0, nm = d->multimask ? nmt - 1 : 1;
+        for (int k = 0; k < nm; k++) { /* multimask_output: masks 1..nmt-1, else mask 0 */
+            float *dst = d->low_res + ((size_t)b * nm + k) * UHW;
+            const float *src = w->masks + (size_t)(m0 + k) * UHW;
+            for (size_t p = 0; p < (size_t)UHW; p++) dst[upscaled_raster(p, c->emb_w)] = src[p];
+        }
+        break;
+    }
+    }
+}
+
+/* Runs d->step for every prompt of the group: one prompt per OpenMP thread, or (fewer prompts than
+ * threads) one after the other with threaded sgemm. Outside these loops sgemm runs single-threaded
+ * (sam_decode_masks): OpenBLAS's and OpenMP's spinning thread pools alternating on the same cores
+ * cost more than the small token-side products gain from threads. */
+static void image_steps(dec_call *d, dec_step step, int layer)
+{
+    d->step = step, d->layer = layer;
+    int nt = d->G < d->nthreads ? d->G : d->nthreads;
+    if (nt <= 1) {
+        openblas_set_num_threads(d->nthreads);
+        for (int g = 0; g < d->G; g++) image_step(d, g, &d->s->thr[0]);
+        openblas_set_num_threads(1);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int g = 0; g < d->G; g++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        image_step(d, g, &d->s->thr[tid]);
+    }
+}
+
+/* TwoWayTransformer + MaskDecoder heads for prompts b0 .. b0 + G - 1. */
+static void decode_group(dec_call *d)
+{
+    const saa_sam *m = d->m;
+    const saa_sam_config *c = &m->cfg;
+    int D = c->prompt_dim, HW = c->emb_h * c->emb_w, nmt = c->num_multimask_outputs + 1, heads = c->dec_heads;
+    int Nt = d->Nt, G = d->G, N = d->N, D8 = D / 8;
+    int rows = G * Nt;
+    size_t nq = (size_t)Nt * D, nall = (size_t)rows * D;
+    dec_tok *t = &d->s->tok;
+    sam_decoder_trace *tr = d->trace;
+    /* tokens = [iou_token, mask_tokens, sparse] per prompt */
+    for (int g = 0; g < G; g++) {
+        float *tk = t->tokens + (size_t)g * nq;
+        memcpy(tk, m->iou_token, sizeof(float) * D);
+        memcpy(tk + D, m->mask_tokens, sizeof(float) * (size_t)nmt * D);
+        if (N) memcpy(tk + (size_t)(1 + nmt) * D, d->sparse + (size_t)(d->b0 + g) * N * D, sizeof(float) * (size_t)N * D);
+    }
+    memcpy(t->queries, t->tokens, sizeof(float) * nall);
+    if (!d->sh.keys0) image_steps(d, STEP_SRC, 0);
     for (int l = 0; l < c->dec_depth; l++) {
         const sam_twoway_w *L = &m->layers[l];
-        int shared = l == 0 && sh->keys0;
-        const float *keys = shared ? sh->keys0 : w->keys, *kpos = shared ? sh->kpos0 : w->kpos;
         /* (1) self attention: layer 0 replaces the queries (skip_first_layer_pe) */
         if (l == 0) {
-            dec_attention(&L->self_attn, D, heads, w->queries, Nt, w->queries, Nt, w->queries, NULL, NULL, NULL,
-                          w->qattn, w);
-            memcpy(w->queries, w->qattn, sizeof(float) * nq);
+            tok_attention(&L->self_attn, D, heads, G, t->queries, Nt, t->queries, t->queries, Nt, NULL, NULL, t->qattn, t);
+            memcpy(t->queries, t->qattn, sizeof(float) * nall);
         } else {
-            add_to(w->qpos, w->queries, w->tokens, nq);
-            dec_attention(&L->self_attn, D, heads, w->qpos, Nt, w->qpos, Nt, w->queries, NULL, NULL, NULL, w->qattn, w);
-            add_vec(w->queries, w->qattn, (int)nq);
+            add_to(t->qpos, t->queries, t->tokens, nall);
+            tok_attention(&L->self_attn, D, heads, G, t->qpos, Nt, t->qpos, t->queries, Nt, NULL, NULL, t->qattn, t);
+            add_vec(t->queries, t->qattn, (int)nall);
         }
-        saa_layer_norm(w->queries, Nt, D, L->norm_w[0], L->norm_b[0], c->dec_eps, w->queries);
-        /* (2) token -> image */
-        add_to(w->qpos, w->queries, w->tokens, nq);
-        if (shared)
-            dec_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, HW, keys, NULL, sh->t2i_K0, sh->t2i_V0, w->qattn, w);
-        else
-            t2i_attention(&L->t2i, D, heads, w->qpos, Nt, kpos, keys, HW, w->qattn, w);
-        add_vec(w->queries, w->qattn, (int)nq);
-        saa_layer_norm(w->queries, Nt, D, L->norm_w[1], L->norm_b[1], c->dec_eps, w->queries);
+        saa_layer_norm(t->queries, rows, D, L->norm_w[0], L->norm_b[0], c->dec_eps, t->queries);
+        /* (2) token -> image: against the shared layer-0 image keys all prompts at once */
+        add_to(t->qpos, t->queries, t->tokens, nall);
+        if (l == 0 && d->sh.keys0) {
+            tok_attention(&L->t2i, D, heads, 1, t->qpos, rows, NULL, NULL, HW, d->sh.t2i_K0, d->sh.t2i_V0, t->qattn, t);
+        } else {
+            saa_linear(t->qpos, rows, D, L->t2i.q_w, L->t2i.q_b, L->t2i.internal, t->Q);
+            image_steps(d, STEP_T2I, l);
+            saa_linear(t->O, rows, L->t2i.internal, L->t2i.o_w, L->t2i.o_b, D, t->qattn);
+        }
+        add_vec(t->queries, t->qattn, (int)nall);
+        saa_layer_norm(t->queries, rows, D, L->norm_w[1], L->norm_b[1], c->dec_eps, t->queries);
         /* (3) MLP (ReLU) */
-        saa_linear(w->queries, Nt, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, w->mlp_h);
-        saa_relu(w->mlp_h, (int64_t)Nt * c->dec_mlp_dim);
-        saa_linear(w->mlp_h, Nt, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, w->qattn);
-        add_vec(w->queries, w->qattn, (int)nq);
-        saa_layer_norm(w->queries, Nt, D, L->norm_w[2], L->norm_b[2], c->dec_eps, w->queries);
-        /* (4) image -> token; then keys = norm4(keys + attn_out) and the next kpos */
-        add_to(w->qpos, w->queries, w->tokens, nq);
-        i2t_attention(&L->i2t, D, heads, kpos, HW, shared ? sh->i2t_Q0 : NULL, w->qpos, w->queries, Nt, w->kattn, w);
-        update_keys(keys, w->kattn, L->i2t.o_b, pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, w->keys, w->kpos);
-        if (trace && l < 8) {
-            if (trace->layer_queries[l]) memcpy(trace->layer_queries[l] + (size_t)b * nq, w->queries, sizeof(float) * nq);
-            if (trace->layer_keys[l]) memcpy(trace->layer_keys[l] + (size_t)b * big, w->keys, sizeof(float) * big);
-        }
+        saa_linear(t->queries, rows, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, t->mlp_h);
+        saa_relu(t->mlp_h, (int64_t)rows * c->dec_mlp_dim);
+        saa_linear(t->mlp_h, rows, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, t->qattn);
+        add_vec(t->queries, t->qattn, (int)nall);
+        saa_layer_norm(t->queries, rows, D, L->norm_w[2], L->norm_b[2], c->dec_eps, t->queries);
+        /* (4) image -> token: token keys and values batched, then per prompt (keys = norm4(...)) */
+        add_to(t->qpos, t->queries, t->tokens, nall);
+        saa_linear(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->K);
+        saa_linear(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->V);
+        image_steps(d, STEP_I2T, l);
     }
     /* final token -> image attention */
-    add_to(w->qpos, w->queries, w->tokens, nq);
-    t2i_attention(&m->final_attn, D, heads, w->qpos, Nt, w->kpos, w->keys, HW, w->qattn, w);
-    add_vec(w->queries, w->qattn, (int)nq);
-    saa_layer_norm(w->queries, Nt, D, m->norm_final_w, m->norm_final_b, c->dec_eps, w->queries);
-    if (trace && trace->tokens_out) memcpy(trace->tokens_out + (size_t)b * nq, w->queries, sizeof(float) * nq);
-    if (trace && trace->keys_out) memcpy(trace->keys_out + (size_t)b * big, w->keys, sizeof(float) * big);
-    /* hypernetworks on the mask tokens (only those of the returned masks unless traced) */
-    int first = trace && (trace->masks_all || trace->hyper_in) ? 0 : m0;
-    int count = trace && (trace->masks_all || trace->hyper_in) ? nmt : nm;
-    for (int i = first; i < first + count; i++)
-        mlp_row(&m->hyper[i], 3, D, D, D8, w->queries + (size_t)(1 + i) * D, w->hyper + (size_t)i * D8, w->mlp_tmp);
-    if (trace && trace->hyper_in) memcpy(trace->hyper_in + (size_t)b * nmt * D8, w->hyper, sizeof(float) * nmt * D8);
-    upscale_masks(m, w->keys, w->hyper, first, count, w->up1, w->up2, w->masks,
-                  trace && trace->upscaled ? trace->upscaled + (size_t)b * D8 * UHW : NULL);
-    if (trace && trace->masks_all)
-        for (int k = 0; k < nmt; k++)
-            for (size_t p = 0; p < (size_t)UHW; p++)
-                trace->masks_all[((size_t)b * nmt + k) * UHW + upscaled_raster(p, wd)] = w->masks[(size_t)k * UHW + p];
-    mlp_row(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, w->queries, w->iou_all, w->mlp_tmp);
-    if (trace && trace->iou_all) memcpy(trace->iou_all + (size_t)b * nmt, w->iou_all, sizeof(float) * nmt);
-    /* multimask_output: masks 1..nmt-1, else mask 0 */
-    for (int k = 0; k < nm; k++) {
-        float *dst = low_res + ((size_t)b * nm + k) * UHW;
-        const float *src = w->masks + (size_t)(m0 + k) * UHW;
-        for (size_t p = 0; p < (size_t)UHW; p++) dst[upscaled_raster(p, wd)] = src[p];
+    const sam_attn_w *fa = &m->final_attn;
+    add_to(t->qpos, t->queries, t->tokens, nall);
+    saa_linear(t->qpos, rows, D, fa->q_w, fa->q_b, fa->internal, t->Q);
+    image_steps(d, STEP_T2I, c->dec_depth);
+    saa_linear(t->O, rows, fa->internal, fa->o_w, fa->o_b, D, t->qattn);
+    add_vec(t->queries, t->qattn, (int)nall);
+    saa_layer_norm(t->queries, rows, D, m->norm_final_w, m->norm_final_b, c->dec_eps, t->queries);
+    if (tr && tr->tokens_out) memcpy(tr->tokens_out + (size_t)d->b0 * nq, t->queries, sizeof(float) * nall);
+    if (tr && tr->keys_out)
+        for (int g = 0; g < G; g++)
+            memcpy(tr->keys_out + (size_t)(d->b0 + g) * HW * D, d->s->img[g].keys, sizeof(float) * HW * D);
+    /* hypernetworks on the mask tokens (those of the returned masks), IoU head on the iou token */
+    for (int k = d->first; k < d->first + d->count; k++) {
+        for (int g = 0; g < G; g++) memcpy(t->rows + (size_t)g * D, t->queries + g * nq + (size_t)(1 + k) * D, sizeof(float) * D);
+        mlp_rows(&m->hyper[k], 3, D, D, D8, t->rows, G, t->qattn, t->mlp_tmp);
+        for (int g = 0; g < G; g++)
+            memcpy(t->hyper + ((size_t)g * nmt + k) * D8, t->qattn + (size_t)g * D8, sizeof(float) * D8);
     }
-    memcpy(iou + (size_t)b * nm, w->iou_all + m0, sizeof(float) * nm);
+    for (int g = 0; g < G; g++) memcpy(t->rows + (size_t)g * D, t->queries + g * nq, sizeof(float) * D);
+    mlp_rows(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, t->rows, G, t->iou_all, t->mlp_tmp);
+    image_steps(d, STEP_MASKS, 0);
+    int m0 = d->multimask ? 1 : 0, nm = d->multimask ? nmt - 1 : 1;
+    for (int g = 0; g < G; g++) {
+        int b = d->b0 + g;
+        memcpy(d->iou + (size_t)b * nm, t->iou_all + (size_t)g * nmt + m0, sizeof(float) * nm);
+        if (tr && tr->hyper_in) memcpy(tr->hyper_in + (size_t)b * nmt * D8, t->hyper + (size_t)g * nmt * D8, sizeof(float) * nmt * D8);
+        if (tr && tr->iou_all) memcpy(tr->iou_all + (size_t)b * nmt, t->iou_all + (size_t)g * nmt, sizeof(float) * nmt);
+    }
 }
 
 size_t sam_decoder_state_size(const saa_sam_config *c)
@@ -521,62 +668,23 @@ void sam_decoder_state(const saa_sam *m, const float *embedding, const float *de
     saa_linear(kpos0, HW, D, L0->i2t.q_w, L0->i2t.q_b, Idim, Q0);
 }
 
-/* Per-thread decoder buffers, kept in the model so repeated calls neither allocate nor page-fault
- * ~40 MB per thread again; grown when a call needs more threads or tokens. */
-struct sam_dec_scratch {
-    int nthreads, Nt;
-    dec_ws *ws;
-};
-
-void sam_dec_scratch_free(struct sam_dec_scratch *s)
-{
-    if (!s) return;
-    for (int i = 0; i < s->nthreads; i++) dec_ws_free(&s->ws[i]);
-    free(s->ws);
-    free(s);
-}
-
-static dec_ws *dec_scratch_get(saa_sam *m, int nthreads, int Nt)
-{
-    struct sam_dec_scratch *s = m->dec_scratch;
-    if (s && s->nthreads >= nthreads && s->Nt >= Nt) return s->ws;
-    if (s && s->Nt > Nt) Nt = s->Nt;
-    if (s && s->nthreads > nthreads) nthreads = s->nthreads;
-    sam_dec_scratch_free(s);
-    m->dec_scratch = s = calloc(1, sizeof *s);
-    if (s) s->ws = calloc((size_t)nthreads, sizeof *s->ws);
-    if (!s || !s->ws) {
-        free(s);
-        m->dec_scratch = NULL;
-        saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
-        return NULL;
-    }
-    s->Nt = Nt;
-    for (; s->nthreads < nthreads; s->nthreads++)
-        if (dec_ws_init(&s->ws[s->nthreads], &m->cfg, Nt) != SAA_OK) {
-            sam_dec_scratch_free(s);
-            m->dec_scratch = NULL;
-            return NULL;
-        }
-    return s->ws;
-}
-
 int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
                      const float *dense, int B, int N, int multimask, sam_decoder_trace *trace, float *low_res,
                      float *iou)
 {
     const saa_sam_config *c = &m->cfg;
     int D = c->prompt_dim, HW = c->emb_h * c->emb_w, nmt = c->num_multimask_outputs + 1, Nt = 1 + nmt + N;
-    int Idim = D / c->dec_downsample;
-    int nthreads = saa_threads(), nt = B < nthreads ? B : nthreads;
+    int Idim = D / c->dec_downsample, nthreads = saa_threads();
+    if (B <= 0) return SAA_OK;
+    /* groups of at most GROUP_MAX prompts, as even as possible */
+    int ngroups = (B + GROUP_MAX - 1) / GROUP_MAX, Gmax = (B + ngroups - 1) / ngroups;
     size_t big = (size_t)HW * D;
     /* the predictor's cached per-image state, else computed here */
     int cached = !dense && m->dec_state && m->has_image && embedding == m->embedding && dense_pe == m->dense_pe;
     float *tmp = cached ? NULL : malloc(sizeof(float) * (dense ? big : sam_decoder_state_size(c)));
-    const float *state = cached ? m->dec_state : tmp;
-    dec_ws *ws = NULL;
     if (!cached && !tmp) return saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
-    if (!(ws = dec_scratch_get(m, nt, Nt))) {
+    struct sam_dec_scratch *s = dec_scratch_get(m, Gmax, Nt, Gmax < nthreads ? Gmax : nthreads);
+    if (!s) {
         free(tmp);
         return SAA_ENOMEM;
     }
@@ -586,26 +694,24 @@ int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, 
     } else if (!cached) {
         sam_decoder_state(m, embedding, dense_pe, tmp);
     }
-    dec_shared sh = {state, NULL, NULL, NULL, NULL, NULL};
+    const float *state = cached ? m->dec_state : tmp;
+    dec_call d = {0};
+    d.m = m, d.embedding = embedding, d.sparse = sparse, d.dense = dense, d.B = B, d.N = N, d.Nt = Nt;
+    d.multimask = multimask, d.nthreads = nthreads, d.trace = trace, d.low_res = low_res, d.iou = iou, d.s = s;
+    d.sh.pos = state;
     if (!dense) {
-        sh.keys0 = state + big, sh.kpos0 = state + 2 * big, sh.t2i_K0 = state + 3 * big;
-        sh.t2i_V0 = sh.t2i_K0 + (size_t)HW * Idim, sh.i2t_Q0 = sh.t2i_V0 + (size_t)HW * Idim;
+        d.sh.keys0 = state + big, d.sh.kpos0 = state + 2 * big, d.sh.t2i_K0 = state + 3 * big;
+        d.sh.t2i_V0 = d.sh.t2i_K0 + (size_t)HW * Idim, d.sh.i2t_Q0 = d.sh.t2i_V0 + (size_t)HW * Idim;
     }
-    if (nt <= 1) {
-        for (int b = 0; b < B; b++) decode_one(m, embedding, sparse, dense, &sh, b, B, N, multimask, trace, low_res, iou, &ws[0]);
-    } else {
-        /* one prompt per thread, each with single-threaded sgemm */
-        openblas_set_num_threads(1);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-        for (int b = 0; b < B; b++) {
-            int tid = 0;
-#ifdef _OPENMP
-            tid = omp_get_thread_num();
-#endif
-            decode_one(m, embedding, sparse, dense, &sh, b, B, N, multimask, trace, low_res, iou, &ws[tid]);
-        }
-        openblas_set_num_threads(nthreads);
+    /* only the returned masks' hypernetworks and products (all of them when traced) */
+    int all = trace && (trace->masks_all || trace->hyper_in);
+    d.first = all || !multimask ? 0 : 1, d.count = all ? nmt : multimask ? nmt - 1 : 1;
+    openblas_set_num_threads(1);
+    for (d.b0 = 0; d.b0 < B; d.b0 += d.G) {
+        d.G = B - d.b0 < Gmax ? B - d.b0 : Gmax;
+        decode_group(&d);
     }
+    openblas_set_num_threads(nthreads);
     free(tmp);
     return SAA_OK;
 }
