@@ -9,7 +9,7 @@
 #include "saa/tensor.h"
 
 /* mean and biased variance of n values (two passes, double). */
-static inline void moments(const float *x, int64_t n, float *mean_out, float *var_out)
+__attribute__((always_inline)) static inline void moments(const float *x, int64_t n, float *mean_out, float *var_out)
 {
     double s = 0.0;
 #pragma omp simd reduction(+ : s)

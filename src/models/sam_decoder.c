@@ -130,7 +130,7 @@ void sam_embed_prompts(const saa_sam *m, int B, int n_points, const float *coord
 void openblas_set_num_threads(int num_threads);
 
 #define GROUP_MAX 8        /* prompts decoded together: their token-side products run as one batch */
-#define UPSCALE_BLOCK 1024 /* rows of the first upscaling output per block: ~256 KB + 512 KB in cache */
+#define UPSCALE_PIX 256    /* input pixels per upscaling block: 256 KB + 512 KB of outputs in cache */
 #define KEYS_BLOCK 64      /* rows per fused key update (64 KB per operand at D = 256) */
 
 /* The decoder works on a group of G prompts at a time. The token side (Nt tokens per prompt: all
@@ -225,8 +225,8 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         for (int i = 0; i < nthreads && !fail; i++) {
             dec_thr *w = &s->thr[i];
             float **const wp[] = {&w->S, &w->A, &w->PK, &w->attn, &w->up1, &w->up2, &w->masks};
-            const size_t wn[] = {heads * Nt * HW, heads * Nt * D, heads * Nt * D, HW * D, (D / 4) * 4 * HW,
-                                 (D / 8) * 4 * UPSCALE_BLOCK, nmt * 16 * HW};
+            const size_t wn[] = {heads * Nt * HW, heads * Nt * D, heads * Nt * D, HW * D, (D / 4) * 4 * UPSCALE_PIX,
+                                 (D / 8) * 16 * UPSCALE_PIX, nmt * 16 * HW};
             fail = alloc_floats(wp, wn, (int)(sizeof wn / sizeof *wn));
         }
     }
@@ -375,32 +375,32 @@ static void add_bias_rows(float *x, int64_t rows, const float *b, int n)
 }
 
 /* output_upscaling (ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU) and masks = hyper_in @ upscaled
- * for `count` mask tokens from `first`, on channels-last keys [HW, D]. Every step after the first
- * ConvTranspose2d acts per pixel, so all run in upscaling pixel order (convt2x2_weight_cols), in
- * blocks that stay in cache; masks [count, UHW] come out in that order too (upscaled_raster).
- * LayerNorm2d is the channel LayerNorm of each pixel. */
+ * for `count` mask tokens from `first`, on channels-last keys [HW, D]. Each step acts on the 2x2 /
+ * 4x4 output pixels of one input pixel only, so all run on blocks of UPSCALE_PIX input pixels that
+ * stay in cache, in upscaling pixel order (convt2x2_weight_cols); masks [count, UHW] come out in that
+ * order too (upscaled_raster). LayerNorm2d is the channel LayerNorm of each pixel. */
 static void upscale_masks(const saa_sam *m, const float *keys, const float *hyper, int first, int count,
                           dec_thr *w, float *trace_upscaled)
 {
     const saa_sam_config *c = &m->cfg;
     int D = c->prompt_dim, D4 = D / 4, D8 = D / 8, HW = c->emb_h * c->emb_w, UHW = 16 * HW;
-    saa_gemm(0, 0, HW, 4 * D4, D, 1.0f, keys, D, m->up0_wp, 4 * D4, 0.0f, w->up1, 4 * D4);
-    for (int r0 = 0; r0 < 4 * HW; r0 += UPSCALE_BLOCK) {
-        int n = 4 * HW - r0 < UPSCALE_BLOCK ? 4 * HW - r0 : UPSCALE_BLOCK;
-        float *u = w->up1 + (size_t)r0 * D4, *up2 = w->up2;
+    for (int p0 = 0; p0 < HW; p0 += UPSCALE_PIX) {
+        int n = 4 * (HW - p0 < UPSCALE_PIX ? HW - p0 : UPSCALE_PIX); /* first-upscaling pixels */
+        float *u = w->up1, *up2 = w->up2;
+        saa_gemm(0, 0, n / 4, 4 * D4, D, 1.0f, keys + (size_t)p0 * D, D, m->up0_wp, 4 * D4, 0.0f, u, 4 * D4);
         add_bias_rows(u, n, m->up0_b, D4);
         saa_layer_norm(u, n, D4, m->up1_w, m->up1_b, c->upscale_eps, u);
         sam_gelu(u, (int64_t)n * D4, 1);
         saa_gemm(0, 0, n, 4 * D8, D4, 1.0f, u, D4, m->up3_wp, 4 * D8, 0.0f, up2, 4 * D8);
         add_bias_rows(up2, 4 * (int64_t)n, m->up3_b, D8);
         sam_gelu(up2, (int64_t)n * 4 * D8, 1);
+        size_t q0 = 16 * (size_t)p0; /* first output pixel of the block */
         for (int k = first; k < first + count; k++)
-            saa_gemv(0, 4 * n, D8, 1.0f, up2, D8, hyper + (size_t)k * D8, 0.0f, w->masks + (size_t)k * UHW + 4 * (size_t)r0);
+            saa_gemv(0, 4 * n, D8, 1.0f, up2, D8, hyper + (size_t)k * D8, 0.0f, w->masks + (size_t)k * UHW + q0);
         if (trace_upscaled)
             for (int p = 0; p < 4 * n; p++)
                 for (int ch = 0; ch < D8; ch++)
-                    trace_upscaled[(size_t)ch * UHW + upscaled_raster(4 * (size_t)r0 + p, c->emb_w)] =
-                        up2[(size_t)p * D8 + ch];
+                    trace_upscaled[(size_t)ch * UHW + upscaled_raster(q0 + p, c->emb_w)] = up2[(size_t)p * D8 + ch];
     }
 }
 
