@@ -137,6 +137,9 @@ void saa_attention_head(const float *q, int64_t ldq, const float *k, int64_t ldk
  * (scale computed in float32, source index in double; see sam_tiny README M2). */
 void saa_interp_bilinear(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                          int align_corners, float *y);
+/* Only the top-left out_h x out_w window of that OH x OW resampling (same values): y[C,out_h,out_w]. */
+void saa_interp_bilinear_window(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                int align_corners, int64_t out_h, int64_t out_w, float *y);
 /* The same resampling as PyTorch 1.13 computes it when the input tensor is channels-last contiguous
  * (size-1 dims ignored): weights l_h * l_w in float, four products summed in double. Results differ
  * from saa_interp_bilinear by <= 1-2 ulp; use it where torch's input is channels-last contiguous to

@@ -721,21 +721,15 @@ int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, 
 int sam_postprocess(const saa_sam *m, const float *low_res, int BC, int input_h, int input_w, int orig_h,
                     int orig_w, float *logits, float *cropped)
 {
+    /* F.interpolate to img_size x img_size, crop [:input_h, :input_w], F.interpolate to the original
+     * size: only the kept window of the first resampling is computed, and the second is the identity
+     * (torch copies) when the image was not resized. */
     int S = m->cfg.img_size, lh = 4 * m->cfg.emb_h, lw = 4 * m->cfg.emb_w;
-    float *full = malloc(sizeof(float) * (size_t)BC * S * S);
-    float *crop = cropped ? cropped : malloc(sizeof(float) * (size_t)BC * input_h * input_w);
-    if (!full || !crop) {
-        free(full);
-        if (!cropped) free(crop);
-        return saa_set_error(SAA_ENOMEM, "out of memory");
-    }
-    saa_interp_bilinear(low_res, BC, lh, lw, S, S, 0, full);
-    for (int i = 0; i < BC; i++)
-        for (int y = 0; y < input_h; y++)
-            memcpy(crop + ((size_t)i * input_h + y) * input_w, full + ((size_t)i * S + y) * S,
-                   sizeof(float) * input_w);
-    free(full);
-    saa_interp_bilinear(crop, BC, input_h, input_w, orig_h, orig_w, 0, logits);
-    if (!cropped) free(crop);
+    int same = input_h == orig_h && input_w == orig_w;
+    float *crop = cropped ? cropped : same ? logits : malloc(sizeof(float) * (size_t)BC * input_h * input_w);
+    if (!crop) return saa_set_error(SAA_ENOMEM, "out of memory");
+    saa_interp_bilinear_window(low_res, BC, lh, lw, S, S, 0, input_h, input_w, crop);
+    if (crop != logits) saa_interp_bilinear(crop, BC, input_h, input_w, orig_h, orig_w, 0, logits);
+    if (crop != logits && crop != cropped) free(crop);
     return SAA_OK;
 }
