@@ -131,7 +131,7 @@ void openblas_set_num_threads(int num_threads);
 
 #define GROUP_MAX 8        /* prompts decoded together: their token-side products run as one batch */
 #define UPSCALE_PIX 256    /* input pixels per upscaling block: 256 KB + 512 KB of outputs in cache */
-#define KEYS_BLOCK 64      /* rows per fused key update (64 KB per operand at D = 256) */
+#define KEYS_BLOCK 256     /* rows per fused key update (256 KB per operand at D = 256) */
 
 /* The decoder works on a group of G prompts at a time. The token side (Nt tokens per prompt: all
  * linear layers, the self attention, the layer-0 token->image attention against the shared image
@@ -154,7 +154,7 @@ typedef struct {
 typedef struct {
     float *S;             /* reassociated cross attention scores, [heads * Nt, HW] */
     float *A, *PK;        /* [heads * Nt, D] */
-    float *attn;          /* image->token attention output [HW, D] */
+    float *attn;          /* image->token attention output, KEYS_BLOCK rows [KEYS_BLOCK, D] */
     float *up1, *up2, *masks;
 } dec_thr;
 
@@ -216,6 +216,7 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         const size_t tn[] = {rows * D, rows * D, rows * D, rows * D, rows * (size_t)c->dec_mlp_dim, rows * D,
                              rows * D, rows * D, rows * D, nS, (size_t)G * D, 2 * (size_t)G * hid,
                              (size_t)G * nmt * (D / 8), (size_t)G * nmt};
+        _Static_assert(sizeof tp / sizeof *tp == sizeof tn / sizeof *tn, "one size per buffer");
         fail = alloc_floats(tp, tn, (int)(sizeof tn / sizeof *tn));
         for (int g = 0; g < G && !fail; g++) {
             float **const ip[] = {&s->img[g].keys, &s->img[g].kpos};
@@ -225,8 +226,9 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         for (int i = 0; i < nthreads && !fail; i++) {
             dec_thr *w = &s->thr[i];
             float **const wp[] = {&w->S, &w->A, &w->PK, &w->attn, &w->up1, &w->up2, &w->masks};
-            const size_t wn[] = {heads * Nt * HW, heads * Nt * D, heads * Nt * D, HW * D, (D / 4) * 4 * UPSCALE_PIX,
-                                 (D / 8) * 16 * UPSCALE_PIX, nmt * 16 * HW};
+            const size_t wn[] = {heads * Nt * HW, heads * Nt * D, heads * Nt * D, KEYS_BLOCK * D,
+                                 (D / 4) * 4 * UPSCALE_PIX, (D / 8) * 16 * UPSCALE_PIX, nmt * 16 * HW};
+            _Static_assert(sizeof wp / sizeof *wp == sizeof wn / sizeof *wn, "one size per buffer");
             fail = alloc_floats(wp, wn, (int)(sizeof wn / sizeof *wn));
         }
     }
@@ -303,10 +305,11 @@ static void t2i_image(const sam_attn_w *a, int D, int heads, const float *Q, int
  * and the output projection into the values, Wo (sum_h P_h V_h) = sum_h P_h (V_h Wo_h^T). The
  * scores are kept transposed, [heads * Nt, HW], so the softmax over the Nt keys of each pixel runs
  * across pixels (vectorised). K, V: the prompt's projected keys and values [Nt, internal]; Q0: the
- * projected image queries when already known (layer 0, shared by all prompts), else NULL. out
- * [HW, D] without the out_proj bias (update_keys adds it). */
+ * projected image queries when already known (layer 0, shared by all prompts), else NULL. Leaves
+ * the probabilities in w->S and the V_h Wo_h^T in w->A: the output (without the out_proj bias) is
+ * w->S^T w->A [HW, D], formed block by block in update_keys. */
 static void i2t_image(const sam_attn_w *a, int D, int heads, const float *kpos, int HW, const float *Q0,
-                      const float *K, const float *V, int Nt, float *out, dec_thr *w)
+                      const float *K, const float *V, int Nt, dec_thr *w)
 {
     int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
     float div = (float)sqrt((double)ch);
@@ -332,7 +335,6 @@ static void i2t_image(const sam_attn_w *a, int D, int heads, const float *kpos, 
     for (int h = 0; h < heads; h++) saa_softmax_cols(w->S + (size_t)h * Nt * HW, Nt, HW);
     for (int h = 0; h < heads; h++) /* C_h = V_h Wo_h^T [Nt, D] */
         saa_gemm(0, 1, Nt, D, ch, 1.0f, V + h * ch, Idim, a->o_w + h * ch, Idim, 0.0f, w->A + (size_t)h * Nt * D, D);
-    saa_gemm(1, 0, HW, D, R, 1.0f, w->S, HW, w->A, D, 0.0f, out, D);
 }
 
 /* ConvTranspose2d(kernel 2, stride 2) weight [C, O, 2, 2] with its columns reordered to (dy, dx, o):
@@ -410,18 +412,20 @@ static void add_to(float *dst, const float *a, const float *b, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
 }
 
-/* TwoWayAttentionBlock step (4) on the image side and the next key position input: keys =
- * LayerNorm(src + (attn + attn_b)), kpos = keys + pos, a block of rows at a time so each row is read
- * from memory once. attn: the attention output before its out_proj bias attn_b (the bias add of
- * nn.Linear happens here, in the same order). src may be keys. */
-static void update_keys(const float *src, const float *attn, const float *attn_b, const float *pos, int HW, int D,
-                        const float *nw, const float *nb, float eps, float *keys, float *kpos)
+/* TwoWayAttentionBlock step (4) on the image side after i2t_image, and the next key position input:
+ * attn = P^T C (+ the out_proj bias attn_b, added as nn.Linear does, after the product), keys =
+ * LayerNorm(src + attn), kpos = keys + pos, KEYS_BLOCK rows at a time so the attention output never
+ * leaves the cache and each row is read from memory once. P [R, HW] (transposed probabilities),
+ * C [R, D]. src may be keys. */
+static void update_keys(const float *P, const float *C, int R, const float *attn_b, const float *src, const float *pos,
+                        int HW, int D, const float *nw, const float *nb, float eps, float *keys, float *kpos, float *attn)
 {
     for (int r0 = 0; r0 < HW; r0 += KEYS_BLOCK) {
         int n = HW - r0 < KEYS_BLOCK ? HW - r0 : KEYS_BLOCK;
         size_t o = (size_t)r0 * D;
+        saa_gemm(1, 0, n, D, R, 1.0f, P + r0, HW, C, D, 0.0f, attn, D);
         for (int r = 0; r < n; r++) {
-            const float *sr = src + o + (size_t)r * D, *ar = attn + o + (size_t)r * D;
+            const float *sr = src + o + (size_t)r * D, *ar = attn + (size_t)r * D;
             float *kr = keys + o + (size_t)r * D;
 #pragma omp simd
             for (int j = 0; j < D; j++) kr[j] = sr[j] + (ar[j] + attn_b[j]);
@@ -500,9 +504,9 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
     case STEP_I2T: {
         const sam_twoway_w *L = &m->layers[l];
         size_t ti = (size_t)g * Nt * L->i2t.internal;
-        i2t_image(&L->i2t, D, heads, kpos, HW, shared ? d->sh.i2t_Q0 : NULL, t->K + ti, t->V + ti, Nt, w->attn, w);
-        update_keys(keys, w->attn, L->i2t.o_b, d->sh.pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, im->keys,
-                    im->kpos);
+        i2t_image(&L->i2t, D, heads, kpos, HW, shared ? d->sh.i2t_Q0 : NULL, t->K + ti, t->V + ti, Nt, w);
+        update_keys(w->S, w->A, heads * Nt, L->i2t.o_b, keys, d->sh.pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps,
+                    im->keys, im->kpos, w->attn);
         sam_decoder_trace *tr = d->trace;
         if (tr && l < 8) {
             if (tr->layer_queries[l]) memcpy(tr->layer_queries[l] + (size_t)b * Nt * D, t->queries + tq, sizeof(float) * Nt * D);
