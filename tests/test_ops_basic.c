@@ -150,6 +150,29 @@ static void test_linear(void)
         CHECK(max_err(yl, rl, R * O) < 1e-6);
         free(xl), free(Wl), free(bl), free(yl), free(rl);
     }
+    /* split by output columns over 1..3 threads (a partial last 16-column group, more threads than
+     * groups), with and without bias */
+    {
+        const int64_t R = 9, I = 21, O = 37;
+        float *xl = rand_buf(R * I, 1, 0), *Wl = rand_buf(O * I, 1, 0), *bl = rand_buf(O, 1, 0);
+        float *yl = malloc(sizeof(float) * R * O);
+        double *rl = malloc(sizeof(double) * R * O);
+        for (int pass = 0; pass < 2; pass++) {
+            const float *bias = pass ? bl : NULL;
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t o = 0; o < O; o++) {
+                    double acc = bias ? bias[o] : 0;
+                    for (int64_t i = 0; i < I; i++) acc += (double)xl[r * I + i] * Wl[o * I + i];
+                    rl[r * O + o] = acc;
+                }
+            for (int nt = 1; nt <= 4; nt++) {
+                for (int64_t i = 0; i < R * O; i++) yl[i] = 1e6f; /* garbage must be overwritten */
+                saa_linear_cols(xl, R, I, Wl, bias, O, yl, nt);
+                CHECK(max_err(yl, rl, R * O) < 1e-6);
+            }
+        }
+        free(xl), free(Wl), free(bl), free(yl), free(rl);
+    }
     /* hand-checked: x = [1 2], W = [[1 0], [1 1], [0 -1]], b = [0.5 0 1] -> [1.5 3 -1] */
     float x1[2] = {1, 2}, W1[6] = {1, 0, 1, 1, 0, -1}, b1[3] = {0.5f, 0, 1}, y1[3];
     saa_linear(x1, 1, 2, W1, b1, 3, y1);

@@ -79,6 +79,10 @@ void saa_gemv(int trans, int64_t M, int64_t N, float alpha, const float *A, int6
 /* torch nn.Linear: y[rows,out] = x[rows,in] W[out,in]^T + b[out] (b may be NULL). y must not alias x. */
 void saa_linear(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out,
                 float *y);
+/* The same with the outputs split over nthreads OpenMP threads, one sgemm call each: for callers that
+ * keep OpenBLAS single-threaded, with few rows (a row split would pack all of W once per thread). */
+void saa_linear_cols(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out, float *y,
+                     int nthreads);
 
 /* conv2d, NCHW: x[N,C,H,W], w[O,C/groups,KH,KW], b[O] or NULL -> y[N,O,OH,OW],
  * OH = (H + 2*pad_h - dil_h*(KH-1) - 1)/stride_h + 1 (torch semantics, zero padding).

@@ -1,6 +1,7 @@
 /* GEMM wrappers over OpenBLAS cblas_sgemm (row-major) and torch nn.Linear. OpenBLAS parallelises
  * each call itself (thread count set by saa_threads_init). */
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
 #include "saa/tensor.h"
@@ -53,4 +54,28 @@ void saa_linear(const float *x, int64_t rows, int64_t in, const float *W, const 
         for (int64_t r = 0; r < rows; r++) memcpy(y + r * out, b, (size_t)out * sizeof *y);
     }
     saa_gemm(0, 1, rows, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
+}
+
+void saa_linear_cols(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out, float *y,
+                     int nthreads)
+{
+    if (rows <= 0 || out <= 0) return;
+    /* chunks of whole 16-column groups (one AVX-512 vector of outputs) */
+    int64_t groups = (out + 15) / 16;
+    int nt = nthreads < groups ? nthreads : (int)groups;
+    if (nt <= 1) {
+        saa_linear(x, rows, in, W, b, out, y);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int64_t o0 = groups * t / n * 16, o1 = groups * (t + 1) / n * 16;
+        if (o1 > out) o1 = out;
+        if (o1 > o0) {
+            if (b)
+                for (int64_t r = 0; r < rows; r++) memcpy(y + r * out + o0, b + o0, (size_t)(o1 - o0) * sizeof *y);
+            saa_gemm(0, 1, rows, o1 - o0, in, 1.0f, x, in, W + o0 * in, in, b ? 1.0f : 0.0f, y + o0, out);
+        }
+    }
 }

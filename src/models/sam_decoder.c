@@ -142,7 +142,6 @@ typedef struct {
     float *tokens, *queries, *qpos, *qattn; /* [G*Nt, D], prompt-major */
     float *mlp_h;                           /* [G*Nt, mlp_dim] */
     float *Q, *K, *V, *O;                   /* attention projections [G*Nt, internal <= D] */
-    float *S;                               /* one head's scores: [G*Nt, HW] or [Nt, Nt] */
     float *rows, *mlp_tmp;                  /* head inputs [G, D], hidden [2, G, hidden] */
     float *hyper, *iou_all;                 /* [G, nmt, D/8], [G, nmt] */
 } dec_tok;
@@ -153,6 +152,7 @@ typedef struct {
 
 typedef struct {
     float *S;             /* reassociated cross attention scores, [heads * Nt, HW] */
+    float *St;            /* one head's token-side scores: [G*Nt, HW] or [Nt, Nt] */
     float *A, *PK;        /* [heads * Nt, D] */
     float *attn;          /* image->token attention output, KEYS_BLOCK rows [KEYS_BLOCK, D] */
     float *up1, *up2, *masks;
@@ -212,9 +212,9 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         dec_tok *t = &s->tok;
         s->G = G, s->Nt = Nt, s->nthreads = nthreads;
         float **const tp[] = {&t->tokens, &t->queries, &t->qpos, &t->qattn, &t->mlp_h, &t->Q, &t->K, &t->V, &t->O,
-                              &t->S, &t->rows, &t->mlp_tmp, &t->hyper, &t->iou_all};
+                              &t->rows, &t->mlp_tmp, &t->hyper, &t->iou_all};
         const size_t tn[] = {rows * D, rows * D, rows * D, rows * D, rows * (size_t)c->dec_mlp_dim, rows * D,
-                             rows * D, rows * D, rows * D, nS, (size_t)G * D, 2 * (size_t)G * hid,
+                             rows * D, rows * D, rows * D, (size_t)G * D, 2 * (size_t)G * hid,
                              (size_t)G * nmt * (D / 8), (size_t)G * nmt};
         _Static_assert(sizeof tp / sizeof *tp == sizeof tn / sizeof *tn, "one size per buffer");
         fail = alloc_floats(tp, tn, (int)(sizeof tn / sizeof *tn));
@@ -225,8 +225,8 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         }
         for (int i = 0; i < nthreads && !fail; i++) {
             dec_thr *w = &s->thr[i];
-            float **const wp[] = {&w->S, &w->A, &w->PK, &w->attn, &w->up1, &w->up2, &w->masks};
-            const size_t wn[] = {heads * Nt * HW, heads * Nt * D, heads * Nt * D, KEYS_BLOCK * D,
+            float **const wp[] = {&w->S, &w->St, &w->A, &w->PK, &w->attn, &w->up1, &w->up2, &w->masks};
+            const size_t wn[] = {heads * Nt * HW, nS, heads * Nt * D, heads * Nt * D, KEYS_BLOCK * D,
                                  (D / 4) * 4 * UPSCALE_PIX, (D / 8) * 16 * UPSCALE_PIX, nmt * 16 * HW};
             _Static_assert(sizeof wp / sizeof *wp == sizeof wn / sizeof *wn, "one size per buffer");
             fail = alloc_floats(wp, wn, (int)(sizeof wn / sizeof *wn));
@@ -243,28 +243,32 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
 
 /* transformer.py Attention on the token side, over `groups` independent sets of Lq queries and Lk
  * keys (rows of set g at g * Lq and g * Lk): projections batched over all rows, then per set and
- * head softmax(q k^T / sqrt(c)) v, one head's scores at a time. Kp, Vp: key/value projections
- * computed beforehand and shared by all queries (groups 1), else NULL. out [groups * Lq, D]. */
+ * head softmax(q k^T / sqrt(c)) v, the (set, head) pairs spread over the threads, each with one
+ * head's scores (thr[t].St). Kp, Vp: key/value projections computed beforehand and shared by all
+ * queries (groups 1), else NULL. out [groups * Lq, D]. */
 static void tok_attention(const sam_attn_w *a, int D, int heads, int groups, const float *q_in, int Lq,
                           const float *k_in, const float *v_in, int Lk, const float *Kp, const float *Vp, float *out,
-                          dec_tok *t)
+                          dec_tok *t, dec_thr *thr, int nthreads)
 {
-    int Idim = a->internal, ch = Idim / heads;
-    saa_linear(q_in, (int64_t)groups * Lq, D, a->q_w, a->q_b, Idim, t->Q);
-    if (!Kp) saa_linear(k_in, (int64_t)groups * Lk, D, a->k_w, a->k_b, Idim, t->K), Kp = t->K;
-    if (!Vp) saa_linear(v_in, (int64_t)groups * Lk, D, a->v_w, a->v_b, Idim, t->V), Vp = t->V;
+    int Idim = a->internal, ch = Idim / heads, pairs = groups * heads;
+    saa_linear_cols(q_in, (int64_t)groups * Lq, D, a->q_w, a->q_b, Idim, t->Q, nthreads);
+    if (!Kp) saa_linear_cols(k_in, (int64_t)groups * Lk, D, a->k_w, a->k_b, Idim, t->K, nthreads), Kp = t->K;
+    if (!Vp) saa_linear_cols(v_in, (int64_t)groups * Lk, D, a->v_w, a->v_b, Idim, t->V, nthreads), Vp = t->V;
     float div = (float)sqrt((double)ch);
     size_t n = (size_t)Lq * Lk;
-    for (int g = 0; g < groups; g++)
-        for (int h = 0; h < heads; h++) {
-            size_t qo = (size_t)g * Lq * Idim + (size_t)h * ch, ko = (size_t)g * Lk * Idim + (size_t)h * ch;
-            saa_gemm(0, 1, Lq, Lk, ch, 1.0f, t->Q + qo, Idim, Kp + ko, Idim, 0.0f, t->S, Lk);
+    int nt = nthreads < pairs ? nthreads : pairs;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n * pairs > 65536)
+    for (int gh = 0; gh < pairs; gh++) {
+        int g = gh / heads, h = gh % heads;
+        float *S = thr[omp_get_thread_num()].St;
+        size_t qo = (size_t)g * Lq * Idim + (size_t)h * ch, ko = (size_t)g * Lk * Idim + (size_t)h * ch;
+        saa_gemm(0, 1, Lq, Lk, ch, 1.0f, t->Q + qo, Idim, Kp + ko, Idim, 0.0f, S, Lk);
 #pragma omp simd
-            for (size_t i = 0; i < n; i++) t->S[i] = t->S[i] / div;
-            saa_softmax_rows(t->S, Lq, Lk);
-            saa_gemm(0, 0, Lq, ch, Lk, 1.0f, t->S, Lk, Vp + ko, Idim, 0.0f, t->O + qo, Idim);
-        }
-    saa_linear(t->O, (int64_t)groups * Lq, Idim, a->o_w, a->o_b, D, out);
+        for (size_t i = 0; i < n; i++) S[i] = S[i] / div;
+        saa_softmax_rows(S, Lq, Lk);
+        saa_gemm(0, 0, Lq, ch, Lk, 1.0f, S, Lk, Vp + ko, Idim, 0.0f, t->O + qo, Idim);
+    }
+    saa_linear_cols(t->O, (int64_t)groups * Lq, Idim, a->o_w, a->o_b, D, out, nthreads);
 }
 
 /* Token -> image cross attention of one prompt, reassociated for few queries (Nt) and many keys
@@ -438,14 +442,14 @@ static void update_keys(const float *P, const float *C, int R, const float *attn
 /* MLP (mask_decoder.py): Linear layers with ReLU between, none after the last, on `rows` rows.
  * tmp: [2, rows, hidden]. */
 static void mlp_rows(const sam_mlp_w *mlp, int depth, int in, int hidden, int out, const float *x, int rows, float *y,
-                     float *tmp)
+                     float *tmp, int nthreads)
 {
     const float *cur = x;
     float *bufs[2] = {tmp, tmp + (size_t)rows * hidden};
     for (int l = 0; l < depth; l++) {
         int i = l == 0 ? in : hidden, o = l == depth - 1 ? out : hidden;
         float *dst = l == depth - 1 ? y : bufs[l % 2];
-        saa_linear(cur, rows, i, mlp->w[l], mlp->b[l], o, dst);
+        saa_linear_cols(cur, rows, i, mlp->w[l], mlp->b[l], o, dst, nthreads);
         if (l < depth - 1) saa_relu(dst, (int64_t)rows * o);
         cur = dst;
     }
@@ -581,43 +585,45 @@ static void decode_group(dec_call *d)
         const sam_twoway_w *L = &m->layers[l];
         /* (1) self attention: layer 0 replaces the queries (skip_first_layer_pe) */
         if (l == 0) {
-            tok_attention(&L->self_attn, D, heads, G, t->queries, Nt, t->queries, t->queries, Nt, NULL, NULL, t->qattn, t);
+            tok_attention(&L->self_attn, D, heads, G, t->queries, Nt, t->queries, t->queries, Nt, NULL, NULL, t->qattn, t, d->s->thr, d->nthreads);
             memcpy(t->queries, t->qattn, sizeof(float) * nall);
         } else {
             add_to(t->qpos, t->queries, t->tokens, nall);
-            tok_attention(&L->self_attn, D, heads, G, t->qpos, Nt, t->qpos, t->queries, Nt, NULL, NULL, t->qattn, t);
+            tok_attention(&L->self_attn, D, heads, G, t->qpos, Nt, t->qpos, t->queries, Nt, NULL, NULL, t->qattn, t,
+                          d->s->thr, d->nthreads);
             add_vec(t->queries, t->qattn, (int)nall);
         }
         saa_layer_norm(t->queries, rows, D, L->norm_w[0], L->norm_b[0], c->dec_eps, t->queries);
         /* (2) token -> image: against the shared layer-0 image keys all prompts at once */
         add_to(t->qpos, t->queries, t->tokens, nall);
         if (l == 0 && d->sh.keys0) {
-            tok_attention(&L->t2i, D, heads, 1, t->qpos, rows, NULL, NULL, HW, d->sh.t2i_K0, d->sh.t2i_V0, t->qattn, t);
+            tok_attention(&L->t2i, D, heads, 1, t->qpos, rows, NULL, NULL, HW, d->sh.t2i_K0, d->sh.t2i_V0, t->qattn, t,
+                          d->s->thr, d->nthreads);
         } else {
-            saa_linear(t->qpos, rows, D, L->t2i.q_w, L->t2i.q_b, L->t2i.internal, t->Q);
+            saa_linear_cols(t->qpos, rows, D, L->t2i.q_w, L->t2i.q_b, L->t2i.internal, t->Q, d->nthreads);
             image_steps(d, STEP_T2I, l);
-            saa_linear(t->O, rows, L->t2i.internal, L->t2i.o_w, L->t2i.o_b, D, t->qattn);
+            saa_linear_cols(t->O, rows, L->t2i.internal, L->t2i.o_w, L->t2i.o_b, D, t->qattn, d->nthreads);
         }
         add_vec(t->queries, t->qattn, (int)nall);
         saa_layer_norm(t->queries, rows, D, L->norm_w[1], L->norm_b[1], c->dec_eps, t->queries);
         /* (3) MLP (ReLU) */
-        saa_linear(t->queries, rows, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, t->mlp_h);
+        saa_linear_cols(t->queries, rows, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, t->mlp_h, d->nthreads);
         saa_relu(t->mlp_h, (int64_t)rows * c->dec_mlp_dim);
-        saa_linear(t->mlp_h, rows, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, t->qattn);
+        saa_linear_cols(t->mlp_h, rows, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, t->qattn, d->nthreads);
         add_vec(t->queries, t->qattn, (int)nall);
         saa_layer_norm(t->queries, rows, D, L->norm_w[2], L->norm_b[2], c->dec_eps, t->queries);
         /* (4) image -> token: token keys and values batched, then per prompt (keys = norm4(...)) */
         add_to(t->qpos, t->queries, t->tokens, nall);
-        saa_linear(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->K);
-        saa_linear(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->V);
+        saa_linear_cols(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->K, d->nthreads);
+        saa_linear_cols(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->V, d->nthreads);
         image_steps(d, STEP_I2T, l);
     }
     /* final token -> image attention */
     const sam_attn_w *fa = &m->final_attn;
     add_to(t->qpos, t->queries, t->tokens, nall);
-    saa_linear(t->qpos, rows, D, fa->q_w, fa->q_b, fa->internal, t->Q);
+    saa_linear_cols(t->qpos, rows, D, fa->q_w, fa->q_b, fa->internal, t->Q, d->nthreads);
     image_steps(d, STEP_T2I, c->dec_depth);
-    saa_linear(t->O, rows, fa->internal, fa->o_w, fa->o_b, D, t->qattn);
+    saa_linear_cols(t->O, rows, fa->internal, fa->o_w, fa->o_b, D, t->qattn, d->nthreads);
     add_vec(t->queries, t->qattn, (int)nall);
     saa_layer_norm(t->queries, rows, D, m->norm_final_w, m->norm_final_b, c->dec_eps, t->queries);
     if (tr && tr->tokens_out) memcpy(tr->tokens_out + (size_t)d->b0 * nq, t->queries, sizeof(float) * nall);
@@ -627,12 +633,12 @@ static void decode_group(dec_call *d)
     /* hypernetworks on the mask tokens (those of the returned masks), IoU head on the iou token */
     for (int k = d->first; k < d->first + d->count; k++) {
         for (int g = 0; g < G; g++) memcpy(t->rows + (size_t)g * D, t->queries + g * nq + (size_t)(1 + k) * D, sizeof(float) * D);
-        mlp_rows(&m->hyper[k], 3, D, D, D8, t->rows, G, t->qattn, t->mlp_tmp);
+        mlp_rows(&m->hyper[k], 3, D, D, D8, t->rows, G, t->qattn, t->mlp_tmp, d->nthreads);
         for (int g = 0; g < G; g++)
             memcpy(t->hyper + ((size_t)g * nmt + k) * D8, t->qattn + (size_t)g * D8, sizeof(float) * D8);
     }
     for (int g = 0; g < G; g++) memcpy(t->rows + (size_t)g * D, t->queries + g * nq, sizeof(float) * D);
-    mlp_rows(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, t->rows, G, t->iou_all, t->mlp_tmp);
+    mlp_rows(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, t->rows, G, t->iou_all, t->mlp_tmp, d->nthreads);
     image_steps(d, STEP_MASKS, 0);
     int m0 = d->multimask ? 1 : 0, nm = d->multimask ? nmt - 1 : 1;
     for (int g = 0; g < G; g++) {
@@ -687,7 +693,7 @@ int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, 
     int cached = !dense && m->dec_state && m->has_image && embedding == m->embedding && dense_pe == m->dense_pe;
     float *tmp = cached ? NULL : malloc(sizeof(float) * (dense ? big : sam_decoder_state_size(c)));
     if (!cached && !tmp) return saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
-    struct sam_dec_scratch *s = dec_scratch_get(m, Gmax, Nt, Gmax < nthreads ? Gmax : nthreads);
+    struct sam_dec_scratch *s = dec_scratch_get(m, Gmax, Nt, nthreads);
     if (!s) {
         free(tmp);
         return SAA_ENOMEM;
