@@ -8,6 +8,7 @@
 #include <omp.h>
 #endif
 
+#include "core/vmath.h"
 #include "models/sam_internal.h"
 
 /* ---------- prompt encoder ---------- */
@@ -341,24 +342,29 @@ static void i2t_image(const sam_attn_w *a, int D, int heads, const float *kpos, 
         saa_gemm(0, 1, Nt, D, ch, 1.0f, V + h * ch, Idim, a->o_w + h * ch, Idim, 0.0f, w->A + (size_t)h * Nt * D, D);
 }
 
-/* ConvTranspose2d(kernel 2, stride 2) weight [C, O, 2, 2] with its columns reordered to (dy, dx, o):
- * x [P, C] @ wp [C, 4 * O] then gives, for each input pixel, its 2x2 output pixels one after the
- * other with their O channels contiguous, i.e. the output in pixel order (p, dy, dx). */
-static float *convt2x2_weight_cols(const float *w, int C, int O)
+/* ConvTranspose2d(kernel 2, stride 2) with weight [C, O, 2, 2] and bias [O] as an nn.Linear from C
+ * to 4 * O outputs ordered (dy, dx, o): weight rows wl [4 * O, C] and the bias repeated 4 times,
+ * bl [4 * O], stored together ([4 * O, C + 1] floats: wl, then bl). x [P, C] -> [P, 4 * O] then
+ * gives, for each input pixel, its 2x2 output pixels one after the other with their O channels
+ * contiguous, i.e. the output in pixel order (p, dy, dx); the bias is added after the product, as
+ * torch's conv_transpose2d does. */
+static float *convt2x2_as_linear(const float *w, const float *b, int C, int O)
 {
-    float *wp = malloc(sizeof(float) * (size_t)C * 4 * O);
-    if (!wp) return NULL;
-    for (int c = 0; c < C; c++)
-        for (int o = 0; o < O; o++)
-            for (int k = 0; k < 4; k++) wp[((size_t)c * 4 + k) * O + o] = w[((size_t)c * O + o) * 4 + k];
-    return wp;
+    float *wl = malloc(sizeof(float) * (size_t)4 * O * (C + 1)), *bl = wl + (size_t)4 * O * C;
+    if (!wl) return NULL;
+    for (int k = 0; k < 4; k++)
+        for (int o = 0; o < O; o++) {
+            for (int c = 0; c < C; c++) wl[((size_t)k * O + o) * C + c] = w[((size_t)c * O + o) * 4 + k];
+            bl[k * O + o] = b[o];
+        }
+    return wl;
 }
 
 int sam_decoder_prepare(saa_sam *m)
 {
     int D = m->cfg.prompt_dim;
-    m->up0_wp = convt2x2_weight_cols(m->up0_w, D, D / 4);
-    m->up3_wp = convt2x2_weight_cols(m->up3_w, D / 4, D / 8);
+    m->up0_wp = convt2x2_as_linear(m->up0_w, m->up0_b, D, D / 4);
+    m->up3_wp = convt2x2_as_linear(m->up3_w, m->up3_b, D / 4, D / 8);
     if (!m->up0_wp || !m->up3_wp) return saa_set_error(SAA_ENOMEM, "out of memory");
     return SAA_OK;
 }
@@ -369,15 +375,6 @@ static size_t upscaled_raster(size_t p, int w)
 {
     size_t s2 = p & 3, s1 = (p >> 2) & 3, ij = p >> 4, i = ij / (size_t)w, j = ij % (size_t)w;
     return (4 * i + 2 * (s1 >> 1) + (s2 >> 1)) * 4 * (size_t)w + 4 * j + 2 * (s1 & 1) + (s2 & 1);
-}
-
-static void add_bias_rows(float *x, int64_t rows, const float *b, int n)
-{
-    for (int64_t r = 0; r < rows; r++) {
-        float *xr = x + r * n;
-#pragma omp simd
-        for (int i = 0; i < n; i++) xr[i] += b[i];
-    }
 }
 
 /* output_upscaling (ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU) and masks = hyper_in @ upscaled
@@ -393,12 +390,10 @@ static void upscale_masks(const saa_sam *m, const float *keys, const float *hype
     for (int p0 = 0; p0 < HW; p0 += UPSCALE_PIX) {
         int n = 4 * (HW - p0 < UPSCALE_PIX ? HW - p0 : UPSCALE_PIX); /* first-upscaling pixels */
         float *u = w->up1, *up2 = w->up2;
-        saa_gemm(0, 0, n / 4, 4 * D4, D, 1.0f, keys + (size_t)p0 * D, D, m->up0_wp, 4 * D4, 0.0f, u, 4 * D4);
-        add_bias_rows(u, n, m->up0_b, D4);
+        saa_linear(keys + (size_t)p0 * D, n / 4, D, m->up0_wp, m->up0_wp + (size_t)4 * D4 * D, 4 * D4, u);
         saa_layer_norm(u, n, D4, m->up1_w, m->up1_b, c->upscale_eps, u);
         sam_gelu(u, (int64_t)n * D4, 1);
-        saa_gemm(0, 0, n, 4 * D8, D4, 1.0f, u, D4, m->up3_wp, 4 * D8, 0.0f, up2, 4 * D8);
-        add_bias_rows(up2, 4 * (int64_t)n, m->up3_b, D8);
+        saa_linear(u, n, D4, m->up3_wp, m->up3_wp + (size_t)4 * D8 * D4, 4 * D8, up2);
         sam_gelu(up2, (int64_t)n * 4 * D8, 1);
         size_t q0 = 16 * (size_t)p0; /* first output pixel of the block */
         for (int k = first; k < first + count; k++)
@@ -417,22 +412,24 @@ static void add_to(float *dst, const float *a, const float *b, size_t n)
 }
 
 /* TwoWayAttentionBlock step (4) on the image side after i2t_image, and the next key position input:
- * attn = P^T C (+ the out_proj bias attn_b, added as nn.Linear does, after the product), keys =
- * LayerNorm(src + attn), kpos = keys + pos, KEYS_BLOCK rows at a time so the attention output never
- * leaves the cache and each row is read from memory once. P [R, HW] (transposed probabilities),
- * C [R, D]. src may be keys. */
-static void update_keys(const float *P, const float *C, int R, const float *attn_b, const float *src, const float *pos,
-                        int HW, int D, const float *nw, const float *nb, float eps, float *keys, float *kpos, float *attn)
+ * attn = P^T C + the out_proj bias attn_b (filled in first and accumulated onto, as saa_linear does),
+ * keys = LayerNorm(src + attn), kpos = keys + pos, KEYS_BLOCK rows at a time so the attention output
+ * never leaves the cache and each row is read from memory once. P [R, HW] (transposed
+ * probabilities), C [R, D]. src may be keys. */
+SAA_SIMD_CLONES static void update_keys(const float *P, const float *C, int R, const float *attn_b, const float *src,
+                                        const float *pos, int HW, int D, const float *nw, const float *nb, float eps,
+                                        float *keys, float *kpos, float *attn)
 {
     for (int r0 = 0; r0 < HW; r0 += KEYS_BLOCK) {
         int n = HW - r0 < KEYS_BLOCK ? HW - r0 : KEYS_BLOCK;
         size_t o = (size_t)r0 * D;
-        saa_gemm(1, 0, n, D, R, 1.0f, P + r0, HW, C, D, 0.0f, attn, D);
+        for (int r = 0; r < n; r++) memcpy(attn + (size_t)r * D, attn_b, sizeof(float) * D);
+        saa_gemm(1, 0, n, D, R, 1.0f, P + r0, HW, C, D, 1.0f, attn, D);
         for (int r = 0; r < n; r++) {
             const float *sr = src + o + (size_t)r * D, *ar = attn + (size_t)r * D;
             float *kr = keys + o + (size_t)r * D;
 #pragma omp simd
-            for (int j = 0; j < D; j++) kr[j] = sr[j] + (ar[j] + attn_b[j]);
+            for (int j = 0; j < D; j++) kr[j] = sr[j] + ar[j];
         }
         saa_layer_norm(keys + o, n, D, nw, nb, eps, keys + o);
         add_to(kpos + o, keys + o, pos + o, (size_t)n * D);

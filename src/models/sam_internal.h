@@ -49,7 +49,7 @@ struct saa_sam {
     sam_attn_w final_attn;
     const float *norm_final_w, *norm_final_b;
     const float *up0_w, *up0_b, *up1_w, *up1_b, *up3_w, *up3_b;
-    float *up0_wp, *up3_wp; /* the ConvTranspose2d weights with columns in (dy, dx, o) order (owned) */
+    float *up0_wp, *up3_wp; /* the ConvTranspose2d layers as linears: weight [4 O, C] + bias [4 O] (owned) */
     sam_mlp_w *hyper; /* num_multimask_outputs + 1 */
     sam_mlp_w iou_head;
     /* predictor state */
