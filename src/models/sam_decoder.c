@@ -143,18 +143,21 @@ typedef struct {
     float *tokens, *queries, *qpos, *qattn; /* [G*Nt, D], prompt-major */
     float *mlp_h;                           /* [G*Nt, mlp_dim] */
     float *Q, *K, *V, *O;                   /* attention projections [G*Nt, internal <= D] */
+    float *Ki, *Vi;                         /* image->token keys and values, kept across the next self attention */
     float *rows, *mlp_tmp;                  /* head inputs [G, D], hidden [2, G, hidden] */
     float *hyper, *iou_all;                 /* [G, nmt, D/8], [G, nmt] */
 } dec_tok;
 
 typedef struct {
     float *keys, *kpos; /* one prompt's image side [HW, D]: keys and keys + pos */
+    float *S;           /* its next token->image scores [heads * Nt, HW], made with the keys */
 } dec_img;
 
 typedef struct {
     float *S;             /* reassociated cross attention scores, [heads * Nt, HW] */
     float *St;            /* one head's token-side scores: [G*Nt, HW] or [Nt, Nt] */
-    float *A, *PK;        /* [heads * Nt, D] */
+    float *A, *An, *PK;   /* [heads * Nt, D] */
+    float *qb;            /* [heads * Nt] */
     float *attn;          /* image->token attention output, KEYS_BLOCK rows [KEYS_BLOCK, D] */
     float *up1, *up2, *masks;
 } dec_thr;
@@ -213,22 +216,23 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         dec_tok *t = &s->tok;
         s->G = G, s->Nt = Nt, s->nthreads = nthreads;
         float **const tp[] = {&t->tokens, &t->queries, &t->qpos, &t->qattn, &t->mlp_h, &t->Q, &t->K, &t->V, &t->O,
-                              &t->rows, &t->mlp_tmp, &t->hyper, &t->iou_all};
+                              &t->Ki, &t->Vi, &t->rows, &t->mlp_tmp, &t->hyper, &t->iou_all};
         const size_t tn[] = {rows * D, rows * D, rows * D, rows * D, rows * (size_t)c->dec_mlp_dim, rows * D,
-                             rows * D, rows * D, rows * D, (size_t)G * D, 2 * (size_t)G * hid,
+                             rows * D, rows * D, rows * D, rows * D, rows * D, (size_t)G * D, 2 * (size_t)G * hid,
                              (size_t)G * nmt * (D / 8), (size_t)G * nmt};
         _Static_assert(sizeof tp / sizeof *tp == sizeof tn / sizeof *tn, "one size per buffer");
         fail = alloc_floats(tp, tn, (int)(sizeof tn / sizeof *tn));
         for (int g = 0; g < G && !fail; g++) {
-            float **const ip[] = {&s->img[g].keys, &s->img[g].kpos};
-            const size_t in[] = {HW * D, HW * D};
-            fail = alloc_floats(ip, in, 2);
+            float **const ip[] = {&s->img[g].keys, &s->img[g].kpos, &s->img[g].S};
+            const size_t in[] = {HW * D, HW * D, heads * Nt * HW};
+            fail = alloc_floats(ip, in, 3);
         }
         for (int i = 0; i < nthreads && !fail; i++) {
             dec_thr *w = &s->thr[i];
-            float **const wp[] = {&w->S, &w->St, &w->A, &w->PK, &w->attn, &w->up1, &w->up2, &w->masks};
-            const size_t wn[] = {heads * Nt * HW, nS, heads * Nt * D, heads * Nt * D, KEYS_BLOCK * D,
-                                 (D / 4) * 4 * UPSCALE_PIX, (D / 8) * 16 * UPSCALE_PIX, nmt * 16 * HW};
+            float **const wp[] = {&w->S, &w->St, &w->A, &w->An, &w->PK, &w->qb, &w->attn, &w->up1, &w->up2,
+                                  &w->masks};
+            const size_t wn[] = {heads * Nt * HW, nS, heads * Nt * D, heads * Nt * D, heads * Nt * D, heads * Nt,
+                                 KEYS_BLOCK * D, (D / 4) * 4 * UPSCALE_PIX, (D / 8) * 16 * UPSCALE_PIX, nmt * 16 * HW};
             _Static_assert(sizeof wp / sizeof *wp == sizeof wn / sizeof *wn, "one size per buffer");
             fail = alloc_floats(wp, wn, (int)(sizeof wn / sizeof *wn));
         }
@@ -276,28 +280,48 @@ static void tok_attention(const sam_attn_w *a, int D, int heads, int groups, con
  * (HW): instead of projecting all HW keys and values to the internal dim, the projections are moved
  * to the query side, which is the same product in another order:
  *   q_h . (Wk_h x + bk_h) = (q_h Wk_h) . x + q_h . bk_h,   sum_j p_j (Wv_h x_j + bv_h) = Wv_h (sum_j p_j x_j) + bv_h.
- * Q: the prompt's projected queries [Nt, internal]; kpos: keys + pos [HW, D]; vals: keys [HW, D];
- * O: the heads' outputs before out_proj [Nt, internal]. */
-static void t2i_image(const sam_attn_w *a, int D, int heads, const float *Q, int Nt, const float *kpos,
-                      const float *vals, int HW, float *O, dec_thr *w)
+ * Three parts: the query side (t2i_query), the scores against a block of keys + pos (t2i_scores,
+ * run while the image step that makes the keys has them in cache) and the rest (t2i_finish).
+ * Q: the prompt's projected queries [Nt, internal] -> An = [q_h Wk_h]_h [heads * Nt, D] and
+ * qb = [q_h . bk_h]_h. */
+static void t2i_query(const sam_attn_w *a, int D, int heads, const float *Q, int Nt, float *An, float *qb)
 {
-    int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
-    for (int h = 0; h < heads; h++) /* A_h = Q_h Wk_h [Nt, D] */
+    int Idim = a->internal, ch = Idim / heads;
+    for (int h = 0; h < heads; h++) {
         saa_gemm(0, 0, Nt, D, ch, 1.0f, Q + h * ch, Idim, a->k_w + (size_t)h * ch * D, D, 0.0f,
-                 w->A + (size_t)h * Nt * D, D);
-    saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, kpos, D, 0.0f, w->S, HW);
-    float div = (float)sqrt((double)ch);
-    for (int h = 0; h < heads; h++)
+                 An + (size_t)h * Nt * D, D);
         for (int i = 0; i < Nt; i++) {
             const float *q = Q + (size_t)i * Idim + h * ch;
-            float qb = 0.0f;
-            for (int k = 0; k < ch; k++) qb += q[k] * a->k_b[h * ch + k];
-            float *row = w->S + ((size_t)h * Nt + i) * HW;
-#pragma omp simd
-            for (int j = 0; j < HW; j++) row[j] = (row[j] + qb) / div;
+            float sum = 0.0f;
+            for (int k = 0; k < ch; k++) sum += q[k] * a->k_b[h * ch + k];
+            qb[h * Nt + i] = sum;
         }
-    saa_softmax_rows(w->S, R, HW);
-    saa_gemm(0, 0, R, D, HW, 1.0f, w->S, HW, vals, D, 0.0f, w->PK, D);
+    }
+}
+
+/* Scores S[:, p0 .. p0 + n) = qb + An kpos^T for n keys + pos rows (kpos [n, D]); S [R, HW]. */
+static void t2i_scores(const float *An, const float *qb, int R, int D, const float *kpos, int n, float *S, int HW,
+                       int p0)
+{
+    for (int r = 0; r < R; r++) {
+        float *row = S + (size_t)r * HW + p0, v = qb[r];
+#pragma omp simd
+        for (int j = 0; j < n; j++) row[j] = v;
+    }
+    saa_gemm(0, 1, R, n, D, 1.0f, An, D, kpos, D, 1.0f, S + p0, HW);
+}
+
+/* softmax(S / sqrt(c)) over the keys, then O: the heads' outputs before out_proj [Nt, internal]
+ * (row stride internal). S [heads * Nt, HW] is overwritten; vals: keys [HW, D]. */
+static void t2i_finish(const sam_attn_w *a, int D, int heads, float *S, int Nt, const float *vals, int HW, float *O,
+                       dec_thr *w)
+{
+    int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
+    float div = (float)sqrt((double)ch);
+#pragma omp simd
+    for (size_t i = 0; i < (size_t)R * HW; i++) S[i] = S[i] / div;
+    saa_softmax_rows(S, R, HW);
+    saa_gemm(0, 0, R, D, HW, 1.0f, S, HW, vals, D, 0.0f, w->PK, D);
     for (int h = 0; h < heads; h++) { /* O_h = PK_h Wv_h^T + bv_h */
         for (int i = 0; i < Nt; i++) memcpy(O + (size_t)i * Idim + h * ch, a->v_b + h * ch, sizeof(float) * ch);
         saa_gemm(0, 1, Nt, ch, D, 1.0f, w->PK + (size_t)h * Nt * D, D, a->v_w + (size_t)h * ch * D, D, 1.0f,
@@ -411,14 +435,16 @@ static void add_to(float *dst, const float *a, const float *b, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
 }
 
-/* TwoWayAttentionBlock step (4) on the image side after i2t_image, and the next key position input:
- * attn = P^T C + the out_proj bias attn_b (filled in first and accumulated onto, as saa_linear does),
- * keys = LayerNorm(src + attn), kpos = keys + pos, KEYS_BLOCK rows at a time so the attention output
- * never leaves the cache and each row is read from memory once. P [R, HW] (transposed
+/* TwoWayAttentionBlock step (4) on the image side after i2t_image: attn = P^T C + the out_proj bias
+ * attn_b (filled in first and accumulated onto, as saa_linear does), keys = LayerNorm(src + attn),
+ * then keys + pos and with it the scores of the next token->image attention (t2i_scores of An, qb
+ * into Sn), KEYS_BLOCK rows at a time so the attention output and keys + pos never leave the cache.
+ * kpos: where keys + pos is kept for a later image->token attention, or NULL. P [R, HW] (transposed
  * probabilities), C [R, D]. src may be keys. */
 SAA_SIMD_CLONES static void update_keys(const float *P, const float *C, int R, const float *attn_b, const float *src,
                                         const float *pos, int HW, int D, const float *nw, const float *nb, float eps,
-                                        float *keys, float *kpos, float *attn)
+                                        const float *An, const float *qb, int Rn, float *keys, float *kpos, float *Sn,
+                                        float *attn)
 {
     for (int r0 = 0; r0 < HW; r0 += KEYS_BLOCK) {
         int n = HW - r0 < KEYS_BLOCK ? HW - r0 : KEYS_BLOCK;
@@ -432,7 +458,9 @@ SAA_SIMD_CLONES static void update_keys(const float *P, const float *C, int R, c
             for (int j = 0; j < D; j++) kr[j] = sr[j] + ar[j];
         }
         saa_layer_norm(keys + o, n, D, nw, nb, eps, keys + o);
-        add_to(kpos + o, keys + o, pos + o, (size_t)n * D);
+        float *kp = kpos ? kpos + o : attn;
+        add_to(kp, keys + o, pos + o, (size_t)n * D);
+        t2i_scores(An, qb, Rn, D, kp, n, Sn, HW, r0);
     }
 }
 
@@ -476,43 +504,53 @@ typedef struct {
     int layer;                 /* for STEP_T2I / STEP_I2T; dec_depth = the final attention */
 } dec_call;
 
+/* The attention whose scores the image step that makes keys for layer l also computes: layer l's
+ * token->image attention, or the final one after the last layer. */
+static const sam_attn_w *t2i_of(const saa_sam *m, int l)
+{
+    return l < m->cfg.dec_depth ? &m->layers[l].t2i : &m->final_attn;
+}
+
 /* The image-side step of prompt g of the group (thread scratch w). */
 static void image_step(const dec_call *d, int g, dec_thr *w)
 {
     const saa_sam *m = d->m;
     const saa_sam_config *c = &m->cfg;
-    int D = c->prompt_dim, HW = c->emb_h * c->emb_w, heads = c->dec_heads, Nt = d->Nt, b = d->b0 + g;
+    int D = c->prompt_dim, HW = c->emb_h * c->emb_w, heads = c->dec_heads, Nt = d->Nt, b = d->b0 + g, R = heads * Nt;
     int nmt = c->num_multimask_outputs + 1, D8 = D / 8, UHW = 16 * HW, l = d->layer;
     const dec_tok *t = &d->s->tok;
     const dec_img *im = &d->s->img[g];
-    size_t big = (size_t)HW * D, tq = (size_t)g * Nt * D; /* this prompt's token rows (internal dims <= D) */
+    size_t big = (size_t)HW * D;
     int shared = l == 0 && d->sh.keys0;
     const float *keys = shared ? d->sh.keys0 : im->keys, *kpos = shared ? d->sh.kpos0 : im->kpos;
     switch (d->step) {
-    case STEP_SRC: /* src = embedding + dense, flattened [HW, D], and src + pos */
+    case STEP_SRC: { /* src = embedding + dense, flattened [HW, D], src + pos, layer 0's t2i scores */
+        const sam_attn_w *a = t2i_of(m, 0);
         for (int ch = 0; ch < D; ch++) {
             const float *e = d->embedding + (size_t)ch * HW, *de = d->dense + ((size_t)b * D + ch) * HW;
             for (int p = 0; p < HW; p++) im->keys[(size_t)p * D + ch] = e[p] + de[p];
         }
         add_to(im->kpos, im->keys, d->sh.pos, big);
-        break;
-    case STEP_T2I: {
-        const sam_attn_w *a = l < c->dec_depth ? &m->layers[l].t2i : &m->final_attn;
-        size_t ti = (size_t)g * Nt * a->internal;
-        t2i_image(a, D, heads, t->Q + ti, Nt, kpos, keys, HW, t->O + ti, w);
+        t2i_query(a, D, heads, t->Q + (size_t)g * Nt * a->internal, Nt, w->An, w->qb);
+        t2i_scores(w->An, w->qb, R, D, im->kpos, HW, im->S, HW, 0);
         break;
     }
-    case STEP_I2T: {
+    case STEP_T2I: {
+        const sam_attn_w *a = t2i_of(m, l);
+        size_t ti = (size_t)g * Nt * a->internal;
+        t2i_finish(a, D, heads, im->S, Nt, im->keys, HW, t->O + ti, w);
+        break;
+    }
+    case STEP_I2T: { /* layer l's image->token attention, the new keys and the next t2i scores */
         const sam_twoway_w *L = &m->layers[l];
+        const sam_attn_w *an = t2i_of(m, l + 1);
         size_t ti = (size_t)g * Nt * L->i2t.internal;
-        i2t_image(&L->i2t, D, heads, kpos, HW, shared ? d->sh.i2t_Q0 : NULL, t->K + ti, t->V + ti, Nt, w);
-        update_keys(w->S, w->A, heads * Nt, L->i2t.o_b, keys, d->sh.pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps,
-                    im->keys, im->kpos, w->attn);
-        sam_decoder_trace *tr = d->trace;
-        if (tr && l < 8) {
-            if (tr->layer_queries[l]) memcpy(tr->layer_queries[l] + (size_t)b * Nt * D, t->queries + tq, sizeof(float) * Nt * D);
-            if (tr->layer_keys[l]) memcpy(tr->layer_keys[l] + (size_t)b * big, im->keys, sizeof(float) * big);
-        }
+        i2t_image(&L->i2t, D, heads, kpos, HW, shared ? d->sh.i2t_Q0 : NULL, t->Ki + ti, t->Vi + ti, Nt, w);
+        t2i_query(an, D, heads, t->Q + (size_t)g * Nt * an->internal, Nt, w->An, w->qb);
+        update_keys(w->S, w->A, R, L->i2t.o_b, keys, d->sh.pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, w->An,
+                    w->qb, R, im->keys, l + 1 < c->dec_depth ? im->kpos : NULL, im->S, w->attn);
+        if (d->trace && l < 8 && d->trace->layer_keys[l])
+            memcpy(d->trace->layer_keys[l] + (size_t)b * big, im->keys, sizeof(float) * big);
         break;
     }
     case STEP_MASKS: {
@@ -558,7 +596,41 @@ static void image_steps(dec_call *d, dec_step step, int layer)
     }
 }
 
-/* TwoWayTransformer + MaskDecoder heads for prompts b0 .. b0 + G - 1. */
+/* Step (1) of layer l on the group's queries: self attention (layer 0 replaces the queries,
+ * skip_first_layer_pe), residual, norm1. */
+static void self_attention_step(dec_call *d, int l)
+{
+    const saa_sam_config *c = &d->m->cfg;
+    const sam_twoway_w *L = &d->m->layers[l];
+    dec_tok *t = &d->s->tok;
+    int D = c->prompt_dim, Nt = d->Nt, G = d->G;
+    size_t nall = (size_t)G * Nt * D;
+    if (l == 0) {
+        tok_attention(&L->self_attn, D, c->dec_heads, G, t->queries, Nt, t->queries, t->queries, Nt, NULL, NULL,
+                      t->qattn, t, d->s->thr, d->nthreads);
+        memcpy(t->queries, t->qattn, sizeof(float) * nall);
+    } else {
+        add_to(t->qpos, t->queries, t->tokens, nall);
+        tok_attention(&L->self_attn, D, c->dec_heads, G, t->qpos, Nt, t->qpos, t->queries, Nt, NULL, NULL, t->qattn,
+                      t, d->s->thr, d->nthreads);
+        add_vec(t->queries, t->qattn, (int)nall);
+    }
+    saa_layer_norm(t->queries, (int64_t)G * Nt, D, L->norm_w[0], L->norm_b[0], c->dec_eps, t->queries);
+}
+
+/* The query projection of token->image attention a: t->Q = q_proj(queries + query_pe). */
+static void t2i_project(dec_call *d, const sam_attn_w *a)
+{
+    dec_tok *t = &d->s->tok;
+    int D = d->m->cfg.prompt_dim, rows = d->G * d->Nt;
+    add_to(t->qpos, t->queries, t->tokens, (size_t)rows * D);
+    saa_linear_cols(t->qpos, rows, D, a->q_w, a->q_b, a->internal, t->Q, d->nthreads);
+}
+
+/* TwoWayTransformer + MaskDecoder heads for prompts b0 .. b0 + G - 1. The token->image scores of
+ * layer l >= 1 and of the final attention are computed by the image step that makes their keys
+ * (they only need the queries after the previous layer's MLP, and the next self attention), so
+ * keys + pos is used while in cache and need not be kept for them. */
 static void decode_group(dec_call *d)
 {
     const saa_sam *m = d->m;
@@ -577,27 +649,19 @@ static void decode_group(dec_call *d)
         if (N) memcpy(tk + (size_t)(1 + nmt) * D, d->sparse + (size_t)(d->b0 + g) * N * D, sizeof(float) * (size_t)N * D);
     }
     memcpy(t->queries, t->tokens, sizeof(float) * nall);
-    if (!d->sh.keys0) image_steps(d, STEP_SRC, 0);
+    self_attention_step(d, 0);
+    if (!d->sh.keys0) { /* a dense prompt: the prompts' own src, and layer 0's scores with it */
+        t2i_project(d, t2i_of(m, 0));
+        image_steps(d, STEP_SRC, 0);
+    }
     for (int l = 0; l < c->dec_depth; l++) {
         const sam_twoway_w *L = &m->layers[l];
-        /* (1) self attention: layer 0 replaces the queries (skip_first_layer_pe) */
-        if (l == 0) {
-            tok_attention(&L->self_attn, D, heads, G, t->queries, Nt, t->queries, t->queries, Nt, NULL, NULL, t->qattn, t, d->s->thr, d->nthreads);
-            memcpy(t->queries, t->qattn, sizeof(float) * nall);
-        } else {
-            add_to(t->qpos, t->queries, t->tokens, nall);
-            tok_attention(&L->self_attn, D, heads, G, t->qpos, Nt, t->qpos, t->queries, Nt, NULL, NULL, t->qattn, t,
-                          d->s->thr, d->nthreads);
-            add_vec(t->queries, t->qattn, (int)nall);
-        }
-        saa_layer_norm(t->queries, rows, D, L->norm_w[0], L->norm_b[0], c->dec_eps, t->queries);
-        /* (2) token -> image: against the shared layer-0 image keys all prompts at once */
-        add_to(t->qpos, t->queries, t->tokens, nall);
+        /* (2) token -> image: layer 0 against the shared image keys all prompts at once */
         if (l == 0 && d->sh.keys0) {
+            add_to(t->qpos, t->queries, t->tokens, nall);
             tok_attention(&L->t2i, D, heads, 1, t->qpos, rows, NULL, NULL, HW, d->sh.t2i_K0, d->sh.t2i_V0, t->qattn, t,
                           d->s->thr, d->nthreads);
         } else {
-            saa_linear_cols(t->qpos, rows, D, L->t2i.q_w, L->t2i.q_b, L->t2i.internal, t->Q, d->nthreads);
             image_steps(d, STEP_T2I, l);
             saa_linear_cols(t->O, rows, L->t2i.internal, L->t2i.o_w, L->t2i.o_b, D, t->qattn, d->nthreads);
         }
@@ -609,16 +673,19 @@ static void decode_group(dec_call *d)
         saa_linear_cols(t->mlp_h, rows, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, t->qattn, d->nthreads);
         add_vec(t->queries, t->qattn, (int)nall);
         saa_layer_norm(t->queries, rows, D, L->norm_w[2], L->norm_b[2], c->dec_eps, t->queries);
-        /* (4) image -> token: token keys and values batched, then per prompt (keys = norm4(...)) */
+        if (tr && l < 8 && tr->layer_queries[l])
+            memcpy(tr->layer_queries[l] + (size_t)d->b0 * nq, t->queries, sizeof(float) * nall);
+        /* (4) image -> token: token keys and values batched; then the next layer's self attention and
+         * the next token->image query projection, which the image step needs for the next scores */
         add_to(t->qpos, t->queries, t->tokens, nall);
-        saa_linear_cols(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->K, d->nthreads);
-        saa_linear_cols(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->V, d->nthreads);
+        saa_linear_cols(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->Ki, d->nthreads);
+        saa_linear_cols(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->Vi, d->nthreads);
+        if (l + 1 < c->dec_depth) self_attention_step(d, l + 1);
+        t2i_project(d, t2i_of(m, l + 1));
         image_steps(d, STEP_I2T, l);
     }
-    /* final token -> image attention */
+    /* final token -> image attention (scores made by the last image step) */
     const sam_attn_w *fa = &m->final_attn;
-    add_to(t->qpos, t->queries, t->tokens, nall);
-    saa_linear_cols(t->qpos, rows, D, fa->q_w, fa->q_b, fa->internal, t->Q, d->nthreads);
     image_steps(d, STEP_T2I, c->dec_depth);
     saa_linear_cols(t->O, rows, fa->internal, fa->o_w, fa->o_b, D, t->qattn, d->nthreads);
     add_vec(t->queries, t->qattn, (int)nall);
