@@ -158,6 +158,7 @@ typedef struct {
     float *St;            /* one head's token-side scores: [G*Nt, HW] or [Nt, Nt] */
     float *A, *An, *PK;   /* [heads * Nt, D] */
     float *qb;            /* [heads * Nt] */
+    float *Qs;            /* the final attention's query rows of one prompt [Nt, internal] */
     float *attn;          /* image->token attention output, KEYS_BLOCK rows [KEYS_BLOCK, D] */
     float *up1, *up2, *masks;
 } dec_thr;
@@ -229,10 +230,11 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         }
         for (int i = 0; i < nthreads && !fail; i++) {
             dec_thr *w = &s->thr[i];
-            float **const wp[] = {&w->S, &w->St, &w->A, &w->An, &w->PK, &w->qb, &w->attn, &w->up1, &w->up2,
+            float **const wp[] = {&w->S, &w->St, &w->A, &w->An, &w->PK, &w->qb, &w->Qs, &w->attn, &w->up1, &w->up2,
                                   &w->masks};
             const size_t wn[] = {heads * Nt * HW, nS, heads * Nt * D, heads * Nt * D, heads * Nt * D, heads * Nt,
-                                 KEYS_BLOCK * D, (D / 4) * 4 * UPSCALE_PIX, (D / 8) * 16 * UPSCALE_PIX, nmt * 16 * HW};
+                                 Nt * D, KEYS_BLOCK * D, (D / 4) * 4 * UPSCALE_PIX, (D / 8) * 16 * UPSCALE_PIX,
+                                 nmt * 16 * HW};
             _Static_assert(sizeof wp / sizeof *wp == sizeof wn / sizeof *wn, "one size per buffer");
             fail = alloc_floats(wp, wn, (int)(sizeof wn / sizeof *wn));
         }
@@ -496,6 +498,7 @@ typedef struct {
     const float *embedding, *sparse, *dense;
     dec_shared sh;
     int B, N, Nt, multimask, first, count, nthreads;
+    int nfin;                  /* token rows the final attention computes (final_row) */
     sam_decoder_trace *trace;
     float *low_res, *iou;
     struct sam_dec_scratch *s;
@@ -509,6 +512,14 @@ typedef struct {
 static const sam_attn_w *t2i_of(const saa_sam *m, int l)
 {
     return l < m->cfg.dec_depth ? &m->layers[l].t2i : &m->final_attn;
+}
+
+/* Token row of the i-th row the final token->image attention computes. After it only the IoU token
+ * and the returned masks' tokens are read (IoU head, hypernetworks), and attention, residual and
+ * norm_final_attn act on each row alone, so the other rows are skipped unless traced. */
+static int final_row(const dec_call *d, int i)
+{
+    return d->nfin == d->Nt || i == 0 ? i : 1 + d->first + i - 1;
 }
 
 /* The image-side step of prompt g of the group (thread scratch w). */
@@ -535,10 +546,10 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
         t2i_scores(w->An, w->qb, R, D, im->kpos, HW, im->S, HW, 0);
         break;
     }
-    case STEP_T2I: {
+    case STEP_T2I: { /* O of the final attention: its d->nfin rows first */
         const sam_attn_w *a = t2i_of(m, l);
         size_t ti = (size_t)g * Nt * a->internal;
-        t2i_finish(a, D, heads, im->S, Nt, im->keys, HW, t->O + ti, w);
+        t2i_finish(a, D, heads, im->S, l < c->dec_depth ? Nt : d->nfin, im->keys, HW, t->O + ti, w);
         break;
     }
     case STEP_I2T: { /* layer l's image->token attention, the new keys and the next t2i scores */
@@ -546,9 +557,17 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
         const sam_attn_w *an = t2i_of(m, l + 1);
         size_t ti = (size_t)g * Nt * L->i2t.internal;
         i2t_image(&L->i2t, D, heads, kpos, HW, shared ? d->sh.i2t_Q0 : NULL, t->Ki + ti, t->Vi + ti, Nt, w);
-        t2i_query(an, D, heads, t->Q + (size_t)g * Nt * an->internal, Nt, w->An, w->qb);
+        const float *Qn = t->Q + (size_t)g * Nt * an->internal;
+        int nq = Nt;
+        if (l + 1 == c->dec_depth && d->nfin < Nt) { /* the final attention's rows */
+            for (int i = 0; i < d->nfin; i++)
+                memcpy(w->Qs + (size_t)i * an->internal, Qn + (size_t)final_row(d, i) * an->internal,
+                       sizeof(float) * an->internal);
+            Qn = w->Qs, nq = d->nfin;
+        }
+        t2i_query(an, D, heads, Qn, nq, w->An, w->qb);
         update_keys(w->S, w->A, R, L->i2t.o_b, keys, d->sh.pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, w->An,
-                    w->qb, R, im->keys, l + 1 < c->dec_depth ? im->kpos : NULL, im->S, w->attn);
+                    w->qb, heads * nq, im->keys, l + 1 < c->dec_depth ? im->kpos : NULL, im->S, w->attn);
         if (d->trace && l < 8 && d->trace->layer_keys[l])
             memcpy(d->trace->layer_keys[l] + (size_t)b * big, im->keys, sizeof(float) * big);
         break;
@@ -684,12 +703,19 @@ static void decode_group(dec_call *d)
         t2i_project(d, t2i_of(m, l + 1));
         image_steps(d, STEP_I2T, l);
     }
-    /* final token -> image attention (scores made by the last image step) */
+    /* final token -> image attention (scores made by the last image step) on the d->nfin rows */
     const sam_attn_w *fa = &m->final_attn;
+    int nf = d->nfin, Ia = fa->internal;
     image_steps(d, STEP_T2I, c->dec_depth);
-    saa_linear_cols(t->O, rows, fa->internal, fa->o_w, fa->o_b, D, t->qattn, d->nthreads);
-    add_vec(t->queries, t->qattn, (int)nall);
-    saa_layer_norm(t->queries, rows, D, m->norm_final_w, m->norm_final_b, c->dec_eps, t->queries);
+    for (int g = 0; g < G; g++)
+        memcpy(t->Q + (size_t)g * nf * Ia, t->O + (size_t)g * Nt * Ia, sizeof(float) * nf * Ia);
+    saa_linear_cols(t->Q, G * nf, Ia, fa->o_w, fa->o_b, D, t->qattn, d->nthreads);
+    for (int g = 0; g < G; g++)
+        for (int i = 0; i < nf; i++) {
+            float *q = t->queries + ((size_t)g * Nt + final_row(d, i)) * D;
+            add_vec(q, t->qattn + ((size_t)g * nf + i) * D, D);
+            saa_layer_norm(q, 1, D, m->norm_final_w, m->norm_final_b, c->dec_eps, q);
+        }
     if (tr && tr->tokens_out) memcpy(tr->tokens_out + (size_t)d->b0 * nq, t->queries, sizeof(float) * nall);
     if (tr && tr->keys_out)
         for (int g = 0; g < G; g++)
@@ -780,6 +806,7 @@ int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, 
     /* only the returned masks' hypernetworks and products (all of them when traced) */
     int all = trace && (trace->masks_all || trace->hyper_in);
     d.first = all || !multimask ? 0 : 1, d.count = all ? nmt : multimask ? nmt - 1 : 1;
+    d.nfin = trace ? Nt : 1 + d.count;
     openblas_set_num_threads(1);
     for (d.b0 = 0; d.b0 < B; d.b0 += d.G) {
         d.G = B - d.b0 < Gmax ? B - d.b0 : Gmax;
