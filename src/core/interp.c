@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/vmath.h"
 #include "saa/tensor.h"
 
 typedef struct {
@@ -39,6 +40,18 @@ static float linear_scale(int64_t in, int64_t out, int align_corners)
     return (float)in / (float)out;
 }
 
+/* One output row from input rows r0, r1 (cloned so that fmaf is an instruction, not a libm call). */
+SAA_SIMD_CLONES static void bilinear_row(const float *r0, const float *r1, const lin_coef *cw, lin_coef ch,
+                                         int64_t out_w, float *yr)
+{
+    for (int64_t ow = 0; ow < out_w; ow++) {
+        const lin_coef *k = &cw[ow];
+        float t0 = fmaf(r0[k->i0], k->l0, r0[k->i1] * k->l1);
+        float t1 = fmaf(r1[k->i0], k->l0, r1[k->i1] * k->l1);
+        yr[ow] = fmaf(t0, ch.l0, t1 * ch.l1);
+    }
+}
+
 /* Width first, then height, each as fmaf(a, l0, b * l1) (the FMA contraction of torch's build). */
 void saa_interp_bilinear_window(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                 int align_corners, int64_t out_h, int64_t out_w, float *y)
@@ -65,14 +78,7 @@ void saa_interp_bilinear_window(const float *x, int64_t C, int64_t H, int64_t W,
     for (int64_t r = 0; r < C * out_h; r++) {
         int64_t c = r / out_h;
         lin_coef ch = chs[r % out_h];
-        const float *r0 = x + c * H * W + ch.i0 * W, *r1 = x + c * H * W + ch.i1 * W;
-        float *yr = y + r * out_w;
-        for (int64_t ow = 0; ow < out_w; ow++) {
-            const lin_coef *k = &cw[ow];
-            float t0 = fmaf(r0[k->i0], k->l0, r0[k->i1] * k->l1);
-            float t1 = fmaf(r1[k->i0], k->l0, r1[k->i1] * k->l1);
-            yr[ow] = fmaf(t0, ch.l0, t1 * ch.l1);
-        }
+        bilinear_row(x + c * H * W + ch.i0 * W, x + c * H * W + ch.i1 * W, cw, ch, out_w, y + r * out_w);
     }
     free(cw);
 }
