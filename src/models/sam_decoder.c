@@ -144,12 +144,13 @@ typedef struct {
     float *mlp_h;                           /* [G*Nt, mlp_dim] */
     float *Q, *K, *V, *O;                   /* attention projections [G*Nt, internal <= D] */
     float *Ki, *Vi;                         /* image->token keys and values, kept across the next self attention */
+    float *Sp;                              /* their pos terms [heads, G*Nt, HW] (tok_pos_scores) */
     float *rows, *mlp_tmp;                  /* head inputs [G, D], hidden [2, G, hidden] */
     float *hyper, *iou_all;                 /* [G, nmt, D/8], [G, nmt] */
 } dec_tok;
 
 typedef struct {
-    float *keys, *kpos; /* one prompt's image side [HW, D]: keys and keys + pos */
+    float *keys;        /* one prompt's image side [HW, D] */
     float *S;           /* its next token->image scores [heads * Nt, HW], made with the keys */
 } dec_img;
 
@@ -217,16 +218,17 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         dec_tok *t = &s->tok;
         s->G = G, s->Nt = Nt, s->nthreads = nthreads;
         float **const tp[] = {&t->tokens, &t->queries, &t->qpos, &t->qattn, &t->mlp_h, &t->Q, &t->K, &t->V, &t->O,
-                              &t->Ki, &t->Vi, &t->rows, &t->mlp_tmp, &t->hyper, &t->iou_all};
+                              &t->Ki, &t->Vi, &t->Sp, &t->rows, &t->mlp_tmp, &t->hyper, &t->iou_all};
         const size_t tn[] = {rows * D, rows * D, rows * D, rows * D, rows * (size_t)c->dec_mlp_dim, rows * D,
-                             rows * D, rows * D, rows * D, rows * D, rows * D, (size_t)G * D, 2 * (size_t)G * hid,
+                             rows * D, rows * D, rows * D, rows * D, rows * D, heads * rows * HW, (size_t)G * D,
+                             2 * (size_t)G * hid,
                              (size_t)G * nmt * (D / 8), (size_t)G * nmt};
         _Static_assert(sizeof tp / sizeof *tp == sizeof tn / sizeof *tn, "one size per buffer");
         fail = alloc_floats(tp, tn, (int)(sizeof tn / sizeof *tn));
         for (int g = 0; g < G && !fail; g++) {
-            float **const ip[] = {&s->img[g].keys, &s->img[g].kpos, &s->img[g].S};
-            const size_t in[] = {HW * D, HW * D, heads * Nt * HW};
-            fail = alloc_floats(ip, in, 3);
+            float **const ip[] = {&s->img[g].keys, &s->img[g].S};
+            const size_t in[] = {HW * D, heads * Nt * HW};
+            fail = alloc_floats(ip, in, 2);
         }
         for (int i = 0; i < nthreads && !fail; i++) {
             dec_thr *w = &s->thr[i];
@@ -334,13 +336,16 @@ static void t2i_finish(const sam_attn_w *a, int D, int heads, float *S, int Nt, 
 /* Image -> token cross attention of one prompt (HW queries, Nt keys), reassociated likewise: the
  * query projection is folded into the keys, (Wq_h x + bq_h) . k_h = x . (Wq_h^T k_h) + bq_h . k_h,
  * and the output projection into the values, Wo (sum_h P_h V_h) = sum_h P_h (V_h Wo_h^T). The
- * scores are kept transposed, [heads * Nt, HW], so the softmax over the Nt keys of each pixel runs
- * across pixels (vectorised). K, V: the prompt's projected keys and values [Nt, internal]; Q0: the
- * projected image queries when already known (layer 0, shared by all prompts), else NULL. Leaves
- * the probabilities in w->S and the V_h Wo_h^T in w->A: the output (without the out_proj bias) is
- * w->S^T w->A [HW, D], formed block by block in update_keys. */
-static void i2t_image(const sam_attn_w *a, int D, int heads, const float *kpos, int HW, const float *Q0,
-                      const float *K, const float *V, int Nt, dec_thr *w)
+ * queries are keys + pos: x = keys + pos gives keys . (Wq_h^T k_h) + k_h . (Wq_h pos) with the
+ * second term Sp = k_h (pos Wq_h^T)^T made for the whole group (tok_pos_scores), so keys + pos is
+ * never stored. The scores are kept transposed, [heads * Nt, HW], so the softmax over the Nt keys
+ * of each pixel runs across pixels (vectorised). K, V: the prompt's projected keys and values
+ * [Nt, internal]; Q0: the projected image queries when already known (layer 0 without a mask
+ * prompt, shared by all prompts), else NULL and Sp: the prompt's first pos-term row, rows of one
+ * head sp_head apart. Leaves the probabilities in w->S and the V_h Wo_h^T in w->A: the output
+ * (without the out_proj bias) is w->S^T w->A [HW, D], formed block by block in update_keys. */
+static void i2t_image(const sam_attn_w *a, int D, int heads, const float *keys, int HW, const float *Q0,
+                      const float *Sp, size_t sp_head, const float *K, const float *V, int Nt, dec_thr *w)
 {
     int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
     float div = (float)sqrt((double)ch);
@@ -350,10 +355,12 @@ static void i2t_image(const sam_attn_w *a, int D, int heads, const float *kpos, 
 #pragma omp simd
         for (size_t i = 0; i < (size_t)R * HW; i++) w->S[i] = w->S[i] / div;
     } else {
-        for (int h = 0; h < heads; h++) /* Bt_h = K_h Wq_h [Nt, D] */
+        for (int h = 0; h < heads; h++) { /* Bt_h = K_h Wq_h [Nt, D]; the pos term first */
             saa_gemm(0, 0, Nt, D, ch, 1.0f, K + h * ch, Idim, a->q_w + (size_t)h * ch * D, D, 0.0f,
                      w->A + (size_t)h * Nt * D, D);
-        saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, kpos, D, 0.0f, w->S, HW);
+            memcpy(w->S + (size_t)h * Nt * HW, Sp + h * sp_head, sizeof(float) * Nt * HW);
+        }
+        saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, keys, D, 1.0f, w->S, HW);
         for (int h = 0; h < heads; h++)
             for (int i = 0; i < Nt; i++) {
                 float bias = 0.0f; /* bq_h . K_h[i] */
@@ -441,12 +448,10 @@ static void add_to(float *dst, const float *a, const float *b, size_t n)
  * attn_b (filled in first and accumulated onto, as saa_linear does), keys = LayerNorm(src + attn),
  * then keys + pos and with it the scores of the next token->image attention (t2i_scores of An, qb
  * into Sn), KEYS_BLOCK rows at a time so the attention output and keys + pos never leave the cache.
- * kpos: where keys + pos is kept for a later image->token attention, or NULL. P [R, HW] (transposed
- * probabilities), C [R, D]. src may be keys. */
+ * P [R, HW] (transposed probabilities), C [R, D]. src may be keys. */
 SAA_SIMD_CLONES static void update_keys(const float *P, const float *C, int R, const float *attn_b, const float *src,
                                         const float *pos, int HW, int D, const float *nw, const float *nb, float eps,
-                                        const float *An, const float *qb, int Rn, float *keys, float *kpos, float *Sn,
-                                        float *attn)
+                                        const float *An, const float *qb, int Rn, float *keys, float *Sn, float *attn)
 {
     for (int r0 = 0; r0 < HW; r0 += KEYS_BLOCK) {
         int n = HW - r0 < KEYS_BLOCK ? HW - r0 : KEYS_BLOCK;
@@ -460,9 +465,8 @@ SAA_SIMD_CLONES static void update_keys(const float *P, const float *C, int R, c
             for (int j = 0; j < D; j++) kr[j] = sr[j] + ar[j];
         }
         saa_layer_norm(keys + o, n, D, nw, nb, eps, keys + o);
-        float *kp = kpos ? kpos + o : attn;
-        add_to(kp, keys + o, pos + o, (size_t)n * D);
-        t2i_scores(An, qb, Rn, D, kp, n, Sn, HW, r0);
+        add_to(attn, keys + o, pos + o, (size_t)n * D);
+        t2i_scores(An, qb, Rn, D, attn, n, Sn, HW, r0);
     }
 }
 
@@ -486,6 +490,7 @@ static void mlp_rows(const sam_mlp_w *mlp, int depth, int in, int hidden, int ou
  * side of layer 0, which only depends on embedding + dense and the dense PE. */
 typedef struct {
     const float *pos;                      /* [HW, D] */
+    const float *i2t_Qpos[8];              /* pos Wq^T of each layer's image->token attention [HW, internal] */
     const float *keys0, *kpos0;            /* src and src + pos, [HW, D] (NULL with a dense prompt) */
     const float *t2i_K0, *t2i_V0, *i2t_Q0; /* layer 0 projections [HW, internal] */
 } dec_shared;
@@ -533,17 +538,20 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
     const dec_img *im = &d->s->img[g];
     size_t big = (size_t)HW * D;
     int shared = l == 0 && d->sh.keys0;
-    const float *keys = shared ? d->sh.keys0 : im->keys, *kpos = shared ? d->sh.kpos0 : im->kpos;
+    const float *keys = shared ? d->sh.keys0 : im->keys;
     switch (d->step) {
-    case STEP_SRC: { /* src = embedding + dense, flattened [HW, D], src + pos, layer 0's t2i scores */
+    case STEP_SRC: { /* src = embedding + dense, flattened [HW, D], and layer 0's t2i scores with src + pos */
         const sam_attn_w *a = t2i_of(m, 0);
         for (int ch = 0; ch < D; ch++) {
             const float *e = d->embedding + (size_t)ch * HW, *de = d->dense + ((size_t)b * D + ch) * HW;
             for (int p = 0; p < HW; p++) im->keys[(size_t)p * D + ch] = e[p] + de[p];
         }
-        add_to(im->kpos, im->keys, d->sh.pos, big);
         t2i_query(a, D, heads, t->Q + (size_t)g * Nt * a->internal, Nt, w->An, w->qb);
-        t2i_scores(w->An, w->qb, R, D, im->kpos, HW, im->S, HW, 0);
+        for (int r0 = 0; r0 < HW; r0 += KEYS_BLOCK) {
+            int n = HW - r0 < KEYS_BLOCK ? HW - r0 : KEYS_BLOCK;
+            add_to(w->attn, im->keys + (size_t)r0 * D, d->sh.pos + (size_t)r0 * D, (size_t)n * D);
+            t2i_scores(w->An, w->qb, R, D, w->attn, n, im->S, HW, r0);
+        }
         break;
     }
     case STEP_T2I: { /* O of the final attention: its d->nfin rows first */
@@ -556,7 +564,8 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
         const sam_twoway_w *L = &m->layers[l];
         const sam_attn_w *an = t2i_of(m, l + 1);
         size_t ti = (size_t)g * Nt * L->i2t.internal;
-        i2t_image(&L->i2t, D, heads, kpos, HW, shared ? d->sh.i2t_Q0 : NULL, t->Ki + ti, t->Vi + ti, Nt, w);
+        i2t_image(&L->i2t, D, heads, keys, HW, shared ? d->sh.i2t_Q0 : NULL, t->Sp + (size_t)g * Nt * HW,
+                  (size_t)d->G * Nt * HW, t->Ki + ti, t->Vi + ti, Nt, w);
         const float *Qn = t->Q + (size_t)g * Nt * an->internal;
         int nq = Nt;
         if (l + 1 == c->dec_depth && d->nfin < Nt) { /* the final attention's rows */
@@ -567,7 +576,7 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
         }
         t2i_query(an, D, heads, Qn, nq, w->An, w->qb);
         update_keys(w->S, w->A, R, L->i2t.o_b, keys, d->sh.pos, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps, w->An,
-                    w->qb, heads * nq, im->keys, l + 1 < c->dec_depth ? im->kpos : NULL, im->S, w->attn);
+                    w->qb, heads * nq, im->keys, im->S, w->attn);
         if (d->trace && l < 8 && d->trace->layer_keys[l])
             memcpy(d->trace->layer_keys[l] + (size_t)b * big, im->keys, sizeof(float) * big);
         break;
@@ -613,6 +622,22 @@ static void image_steps(dec_call *d, dec_step step, int layer)
 #endif
         image_step(d, g, &d->s->thr[tid]);
     }
+}
+
+/* The pos terms of layer l's image->token scores for the whole group: per head, the prompts'
+ * projected token keys Ki_h [G*Nt, c] times (pos Wq_h^T)_h^T -> Sp [heads, G*Nt, HW], the heads
+ * spread over the threads. */
+static void tok_pos_scores(dec_call *d, int l)
+{
+    const saa_sam_config *c = &d->m->cfg;
+    dec_tok *t = &d->s->tok;
+    int heads = c->dec_heads, Idim = d->m->layers[l].i2t.internal, ch = Idim / heads, rows = d->G * d->Nt;
+    int HW = c->emb_h * c->emb_w, nt = d->nthreads < heads ? d->nthreads : heads;
+    const float *Qpos = d->sh.i2t_Qpos[l];
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+    for (int h = 0; h < heads; h++)
+        saa_gemm(0, 1, rows, HW, ch, 1.0f, t->Ki + h * ch, Idim, Qpos + h * ch, Idim, 0.0f,
+                 t->Sp + (size_t)h * rows * HW, HW);
 }
 
 /* Step (1) of layer l on the group's queries: self attention (layer 0 replaces the queries,
@@ -699,6 +724,7 @@ static void decode_group(dec_call *d)
         add_to(t->qpos, t->queries, t->tokens, nall);
         saa_linear_cols(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->Ki, d->nthreads);
         saa_linear_cols(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->Vi, d->nthreads);
+        if (!(l == 0 && d->sh.keys0)) tok_pos_scores(d, l);
         if (l + 1 < c->dec_depth) self_attention_step(d, l + 1);
         t2i_project(d, t2i_of(m, l + 1));
         image_steps(d, STEP_I2T, l);
@@ -742,24 +768,38 @@ static void decode_group(dec_call *d)
 size_t sam_decoder_state_size(const saa_sam_config *c)
 {
     size_t HW = (size_t)c->emb_h * c->emb_w, D = (size_t)c->prompt_dim, Idim = D / (size_t)c->dec_downsample;
-    return 3 * HW * D + 3 * HW * Idim;
+    return HW * D + (size_t)c->dec_depth * HW * Idim + 2 * HW * D + 3 * HW * Idim;
 }
 
-/* The per-image part of the decoder (no mask prompt): image PE and src flattened to [HW, D], src + PE,
- * and the layer-0 projections of the image side, which all prompts share. */
+/* The image PE flattened to [HW, D] and each layer's pos Wq^T [HW, internal] (image->token
+ * attention), what every prompt shares; state: [HW, D + dec_depth * internal] as laid out below. */
+static void decoder_pos_state(const saa_sam *m, const float *dense_pe, float *state)
+{
+    const saa_sam_config *c = &m->cfg;
+    int D = c->prompt_dim, HW = c->emb_h * c->emb_w;
+    for (int c2 = 0; c2 < D; c2++)
+        for (int p = 0; p < HW; p++) state[(size_t)p * D + c2] = dense_pe[(size_t)c2 * HW + p];
+    float *Qpos = state + (size_t)HW * D;
+    for (int l = 0; l < c->dec_depth; l++) {
+        const sam_attn_w *a = &m->layers[l].i2t;
+        saa_linear(state, HW, D, a->q_w, NULL, a->internal, Qpos + (size_t)l * HW * a->internal);
+    }
+}
+
+/* The per-image part of the decoder (no mask prompt): decoder_pos_state, then src = embedding +
+ * no_mask_embed flattened to [HW, D], src + PE, and the layer-0 projections of the image side,
+ * which all prompts share. */
 void sam_decoder_state(const saa_sam *m, const float *embedding, const float *dense_pe, float *state)
 {
     const saa_sam_config *c = &m->cfg;
     int D = c->prompt_dim, HW = c->emb_h * c->emb_w, Idim = D / c->dec_downsample;
     size_t big = (size_t)HW * D;
-    float *pos = state, *keys0 = pos + big, *kpos0 = keys0 + big, *K0 = kpos0 + big, *V0 = K0 + (size_t)HW * Idim,
-          *Q0 = V0 + (size_t)HW * Idim;
+    decoder_pos_state(m, dense_pe, state);
+    float *pos = state, *keys0 = pos + big + (size_t)c->dec_depth * HW * Idim, *kpos0 = keys0 + big;
+    float *K0 = kpos0 + big, *V0 = K0 + (size_t)HW * Idim, *Q0 = V0 + (size_t)HW * Idim;
     for (int c2 = 0; c2 < D; c2++) {
-        const float *e = embedding + (size_t)c2 * HW, *pe = dense_pe + (size_t)c2 * HW;
-        for (int p = 0; p < HW; p++) {
-            pos[(size_t)p * D + c2] = pe[p];
-            keys0[(size_t)p * D + c2] = e[p] + m->no_mask[c2];
-        }
+        const float *e = embedding + (size_t)c2 * HW;
+        for (int p = 0; p < HW; p++) keys0[(size_t)p * D + c2] = e[p] + m->no_mask[c2];
     }
     add_to(kpos0, keys0, pos, big);
     const sam_twoway_w *L0 = &m->layers[0];
@@ -781,16 +821,16 @@ int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, 
     size_t big = (size_t)HW * D;
     /* the predictor's cached per-image state, else computed here */
     int cached = !dense && m->dec_state && m->has_image && embedding == m->embedding && dense_pe == m->dense_pe;
-    float *tmp = cached ? NULL : malloc(sizeof(float) * (dense ? big : sam_decoder_state_size(c)));
+    size_t npos = big + (size_t)c->dec_depth * HW * Idim; /* decoder_pos_state */
+    float *tmp = cached ? NULL : malloc(sizeof(float) * (dense ? npos : sam_decoder_state_size(c)));
     if (!cached && !tmp) return saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
     struct sam_dec_scratch *s = dec_scratch_get(m, Gmax, Nt, nthreads);
     if (!s) {
         free(tmp);
         return SAA_ENOMEM;
     }
-    if (dense) { /* image_pe flattened to [HW, D]; src is built per prompt */
-        for (int c2 = 0; c2 < D; c2++)
-            for (int p = 0; p < HW; p++) tmp[(size_t)p * D + c2] = dense_pe[(size_t)c2 * HW + p];
+    if (dense) { /* src is built per prompt */
+        decoder_pos_state(m, dense_pe, tmp);
     } else if (!cached) {
         sam_decoder_state(m, embedding, dense_pe, tmp);
     }
@@ -799,8 +839,9 @@ int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, 
     d.m = m, d.embedding = embedding, d.sparse = sparse, d.dense = dense, d.B = B, d.N = N, d.Nt = Nt;
     d.multimask = multimask, d.nthreads = nthreads, d.trace = trace, d.low_res = low_res, d.iou = iou, d.s = s;
     d.sh.pos = state;
+    for (int l = 0; l < c->dec_depth; l++) d.sh.i2t_Qpos[l] = state + big + (size_t)l * HW * Idim;
     if (!dense) {
-        d.sh.keys0 = state + big, d.sh.kpos0 = state + 2 * big, d.sh.t2i_K0 = state + 3 * big;
+        d.sh.keys0 = state + npos, d.sh.kpos0 = d.sh.keys0 + big, d.sh.t2i_K0 = d.sh.kpos0 + big;
         d.sh.t2i_V0 = d.sh.t2i_K0 + (size_t)HW * Idim, d.sh.i2t_Q0 = d.sh.t2i_V0 + (size_t)HW * Idim;
     }
     /* only the returned masks' hypernetworks and products (all of them when traced) */
