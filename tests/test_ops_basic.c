@@ -92,6 +92,25 @@ static void test_gemm(void)
     }
     free(a), free(b), free(c);
 
+    /* gemv: both orientations, padded lda, alpha/beta; the length-0 product leaves beta * y */
+    for (int t = 0; t < 2; t++) {
+        const int64_t gm = 41, gn = 23, glda = gn + 3;
+        float *ga = rand_buf(gm * glda, 1, 0), *gx = rand_buf(t ? gm : gn, 1, 0), *gy = rand_buf(t ? gn : gm, 1, 0);
+        int64_t ny = t ? gn : gm, nx = t ? gm : gn;
+        double gref[41];
+        for (int64_t i = 0; i < ny; i++) {
+            double s = 0;
+            for (int64_t j = 0; j < nx; j++) s += (double)(t ? ga[j * glda + i] : ga[i * glda + j]) * gx[j];
+            gref[i] = 0.75 * s - 0.5 * gy[i];
+        }
+        saa_gemv(t, gm, gn, 0.75f, ga, glda, gx, -0.5f, gy);
+        CHECK(max_err(gy, gref, ny) < 1e-6);
+        free(ga), free(gx), free(gy);
+    }
+    float gy0[2] = {3, 4};
+    saa_gemv(0, 2, 0, 1.0f, A, 1, B, 0.5f, gy0);
+    CHECK(gy0[0] == 1.5f && gy0[1] == 2.0f);
+
     /* K = 0: C = beta * C */
     float z[2] = {3, 4};
     saa_gemm(0, 0, 1, 2, 0, 1.0f, A, 1, B, 2, 0.5f, z, 2);
@@ -129,6 +148,29 @@ static void test_linear(void)
             }
         saa_linear(xl, R, I, Wl, bl, O, yl);
         CHECK(max_err(yl, rl, R * O) < 1e-6);
+        free(xl), free(Wl), free(bl), free(yl), free(rl);
+    }
+    /* split by output columns over 1..3 threads (a partial last 16-column group, more threads than
+     * groups), with and without bias */
+    {
+        const int64_t R = 9, I = 21, O = 37;
+        float *xl = rand_buf(R * I, 1, 0), *Wl = rand_buf(O * I, 1, 0), *bl = rand_buf(O, 1, 0);
+        float *yl = malloc(sizeof(float) * R * O);
+        double *rl = malloc(sizeof(double) * R * O);
+        for (int pass = 0; pass < 2; pass++) {
+            const float *bias = pass ? bl : NULL;
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t o = 0; o < O; o++) {
+                    double acc = bias ? bias[o] : 0;
+                    for (int64_t i = 0; i < I; i++) acc += (double)xl[r * I + i] * Wl[o * I + i];
+                    rl[r * O + o] = acc;
+                }
+            for (int nt = 1; nt <= 4; nt++) {
+                for (int64_t i = 0; i < R * O; i++) yl[i] = 1e6f; /* garbage must be overwritten */
+                saa_linear_cols(xl, R, I, Wl, bias, O, yl, nt);
+                CHECK(max_err(yl, rl, R * O) < 1e-6);
+            }
+        }
         free(xl), free(Wl), free(bl), free(yl), free(rl);
     }
     /* hand-checked: x = [1 2], W = [[1 0], [1 1], [0 -1]], b = [0.5 0 1] -> [1.5 3 -1] */
@@ -376,6 +418,38 @@ static void test_softmax(void)
     saa_softmax_rows(x, rows, cols);
     CHECK(max_err(x, ref, rows * cols) < 1e-7);
     free(x), free(ref);
+
+    /* down the columns: few rows (the attention-over-tokens shape), a partial column block, above and
+     * below the parallel threshold; the rows version on the transpose agrees to rounding */
+    const int64_t shapes[3][2] = {{7, 300}, {3, 70001}, {1, 5}};
+    for (int s = 0; s < 3; s++) {
+        int64_t R = shapes[s][0], C = shapes[s][1];
+        float *m = rand_buf(R * C, 10, 0), *t = malloc(sizeof(float) * R * C);
+        double *cref = malloc(sizeof(double) * R * C);
+        for (int64_t j = 0; j < C; j++) {
+            double mx = -INFINITY, sum = 0;
+            for (int64_t r = 0; r < R; r++) mx = fmax(mx, m[r * C + j]);
+            for (int64_t r = 0; r < R; r++) sum += exp(m[r * C + j] - mx);
+            for (int64_t r = 0; r < R; r++) cref[r * C + j] = exp(m[r * C + j] - mx) / sum;
+            for (int64_t r = 0; r < R; r++) t[j * R + r] = m[r * C + j];
+        }
+        saa_softmax_cols(m, R, C);
+        saa_softmax_rows(t, C, R);
+        CHECK(max_err(m, cref, R * C) < 1e-7);
+        double d = 0;
+        for (int64_t j = 0; j < C; j++)
+            for (int64_t r = 0; r < R; r++) d = fmax(d, fabs(m[r * C + j] - t[j * R + r]));
+        CHECK(d < 5e-7);
+        free(m), free(t), free(cref);
+    }
+    /* -inf, NaN and overflow columns behave as in the rows version */
+    float b[3 * 4] = {0.0f, 1000.0f, -INFINITY, 1.0f, logf(3.0f), 1000.0f, -INFINITY, NAN, -INFINITY, 0.0f, -INFINITY, 2.0f};
+    saa_softmax_cols(b, 3, 4);
+    CHECK_NEAR(b[0], 0.25, 1e-7);
+    CHECK_NEAR(b[4], 0.75, 1e-7);
+    CHECK(b[8] == 0.0f && b[1] == 0.5f && b[5] == 0.5f && b[9] == 0.0f);
+    CHECK(isnan(b[2]) && isnan(b[6]) && isnan(b[10]));
+    CHECK(isnan(b[3]) && isnan(b[7]) && isnan(b[11]));
 }
 
 static void test_attention(void)

@@ -72,6 +72,23 @@ static void test_bilinear(void)
     saa_interp_bilinear(x, 1, 2, 2, 1, 1, 1, y); /* align_corners, 1 output: first pixel */
     CHECK(y[0] == 1.0f);
 
+    /* a window is exactly the top-left part of the whole resampling */
+    {
+        const int64_t C = 2, H = 9, W = 11, OH = 40, OW = 37, wh = 23, ww = 30;
+        float *xs = malloc(sizeof(float) * C * H * W), *full = malloc(sizeof(float) * C * OH * OW);
+        float *win = malloc(sizeof(float) * C * wh * ww);
+        for (int64_t i = 0; i < C * H * W; i++) xs[i] = frand() * 4;
+        for (int align = 0; align < 2; align++) {
+            saa_interp_bilinear(xs, C, H, W, OH, OW, align, full);
+            saa_interp_bilinear_window(xs, C, H, W, OH, OW, align, wh, ww, win);
+            int same = 1;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t i = 0; i < wh; i++)
+                    same &= memcmp(win + (c * wh + i) * ww, full + (c * OH + i) * OW, sizeof(float) * ww) == 0;
+            CHECK(same);
+        }
+        free(xs), free(full), free(win);
+    }
     CHECK(bilinear_err(3, 10, 10, 40, 40, 0) < 2e-6);  /* SAM 40 -> 160 style upsampling */
     CHECK(bilinear_err(2, 118, 160, 97, 131, 0) < 2e-6); /* shrink, no antialias */
     CHECK(bilinear_err(2, 7, 13, 19, 5, 0) < 2e-6);

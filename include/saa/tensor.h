@@ -72,9 +72,17 @@ void saa_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float a
 void saa_gemm_batched(int64_t count, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, int64_t stride_a, const float *B, int64_t ldb,
                       int64_t stride_b, float beta, float *C, int64_t ldc, int64_t stride_c);
+/* y = alpha * op(A) x + beta * y, A[M,N] row-major (lda), op = transpose if trans; x and y contiguous.
+ * A matrix times one vector: far cheaper than saa_gemm with one row, which packs all of A. */
+void saa_gemv(int trans, int64_t M, int64_t N, float alpha, const float *A, int64_t lda, const float *x,
+              float beta, float *y);
 /* torch nn.Linear: y[rows,out] = x[rows,in] W[out,in]^T + b[out] (b may be NULL). y must not alias x. */
 void saa_linear(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out,
                 float *y);
+/* The same with the outputs split over nthreads OpenMP threads, one sgemm call each: for callers that
+ * keep OpenBLAS single-threaded, with few rows (a row split would pack all of W once per thread). */
+void saa_linear_cols(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out, float *y,
+                     int nthreads);
 
 /* conv2d, NCHW: x[N,C,H,W], w[O,C/groups,KH,KW], b[O] or NULL -> y[N,O,OH,OW],
  * OH = (H + 2*pad_h - dil_h*(KH-1) - 1)/stride_h + 1 (torch semantics, zero padding).
@@ -118,6 +126,8 @@ void saa_sigmoid(float *x, int64_t n); /* 1 / (1 + exp(-x)) in float */
  * a row of only -inf or with a NaN gives NaN, as torch.softmax). Parallel over rows; inside an
  * OpenMP parallel region it runs on the calling thread. */
 void saa_softmax_rows(float *x, int64_t rows, int64_t cols);
+/* The same down each column of x[rows,cols] (softmax over dim -2), vectorised across columns. */
+void saa_softmax_cols(float *x, int64_t rows, int64_t cols);
 
 /* Scaled dot-product attention for ONE head: out[Lq,dv] = softmax(scale * q k^T + mask) v.
  * q[Lq,d] with row stride ldq, k[Lk,d] stride ldk, v[Lk,dv] stride ldv, out stride ldo;
@@ -131,6 +141,9 @@ void saa_attention_head(const float *q, int64_t ldq, const float *k, int64_t ldk
  * (scale computed in float32, source index in double; see sam_tiny README M2). */
 void saa_interp_bilinear(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                          int align_corners, float *y);
+/* Only the top-left out_h x out_w window of that OH x OW resampling (same values): y[C,out_h,out_w]. */
+void saa_interp_bilinear_window(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                int align_corners, int64_t out_h, int64_t out_w, float *y);
 /* The same resampling as PyTorch 1.13 computes it when the input tensor is channels-last contiguous
  * (size-1 dims ignored): weights l_h * l_w in float, four products summed in double. Results differ
  * from saa_interp_bilinear by <= 1-2 ulp; use it where torch's input is channels-last contiguous to

@@ -70,7 +70,7 @@ void saa_sigmoid(float *x, int64_t n)
 /* One row, mirrors aten/src/ATen/native/cpu/SoftMaxKernel.cpp _vec_softmax_lastdim:
  * m = max, e = exp(x - m), y = e * (1 / sum e). A row of only -inf gives NaN (as torch); a NaN
  * anywhere makes the row NaN. */
-static void softmax_row(float *x, int64_t cols)
+SAA_SIMD_CLONES static void softmax_row(float *x, int64_t cols)
 {
     float m = -INFINITY;
     int has_nan = 0;
@@ -97,4 +97,55 @@ void saa_softmax_rows(float *x, int64_t rows, int64_t cols)
     if (cols <= 0) return;
 #pragma omp parallel for if (rows * cols > PAR_MIN) schedule(static)
     for (int64_t r = 0; r < rows; r++) softmax_row(x + r * cols, cols);
+}
+
+#define COLS_BLOCK 256 /* columns per work item of saa_softmax_cols */
+
+/* Columns c0 .. c0 + n - 1 (n <= COLS_BLOCK) of saa_softmax_cols. */
+SAA_SIMD_CLONES static void softmax_cols_block(float *x, int64_t rows, int64_t cols, int64_t c0, int64_t n)
+{
+    float m[COLS_BLOCK], sum[COLS_BLOCK];
+    int nan[COLS_BLOCK];
+    for (int64_t j = 0; j < n; j++) m[j] = -INFINITY, sum[j] = 0.0f, nan[j] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols + c0;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            m[j] = xr[j] > m[j] ? xr[j] : m[j];
+            nan[j] |= xr[j] != xr[j];
+        }
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) m[j] = nan[j] ? NAN : m[j];
+    for (int64_t r = 0; r < rows; r++) {
+        float *xr = x + r * cols + c0;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float e = saa_expf(xr[j] - m[j]);
+            xr[j] = e;
+            sum[j] += e;
+        }
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) sum[j] = 1.0f / sum[j];
+    for (int64_t r = 0; r < rows; r++) {
+        float *xr = x + r * cols + c0;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) xr[j] *= sum[j];
+    }
+}
+
+/* Softmax down each column of x[rows, cols] (torch.softmax over dim -2 of a contiguous matrix), in
+ * place, with softmax_row's arithmetic per column (max, e = exp(x - max), y = e * (1 / sum e), sums
+ * in row order). The inner loops run across columns, so they vectorise even for a few rows:
+ * attention over a few keys with the scores stored key-major. */
+void saa_softmax_cols(float *x, int64_t rows, int64_t cols)
+{
+    if (rows <= 0) return;
+    int64_t nblocks = (cols + COLS_BLOCK - 1) / COLS_BLOCK;
+#pragma omp parallel for if (rows * cols > PAR_MIN) schedule(static)
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+        int64_t c0 = blk * COLS_BLOCK;
+        softmax_cols_block(x, rows, cols, c0, cols - c0 < COLS_BLOCK ? cols - c0 : COLS_BLOCK);
+    }
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/vmath.h"
 #include "saa/tensor.h"
 
 typedef struct {
@@ -39,48 +40,53 @@ static float linear_scale(int64_t in, int64_t out, int align_corners)
     return (float)in / (float)out;
 }
 
-static void linear_coefs(int64_t in, int64_t out, int align_corners, lin_coef *c)
+/* One output row from input rows r0, r1 (cloned so that fmaf is an instruction, not a libm call). */
+SAA_SIMD_CLONES static void bilinear_row(const float *r0, const float *r1, const lin_coef *cw, lin_coef ch,
+                                         int64_t out_w, float *yr)
 {
-    float scale = linear_scale(in, out, align_corners);
-    for (int64_t d = 0; d < out; d++) c[d] = linear_coef(in, out, align_corners, scale, d);
+    for (int64_t ow = 0; ow < out_w; ow++) {
+        const lin_coef *k = &cw[ow];
+        float t0 = fmaf(r0[k->i0], k->l0, r0[k->i1] * k->l1);
+        float t1 = fmaf(r1[k->i0], k->l0, r1[k->i1] * k->l1);
+        yr[ow] = fmaf(t0, ch.l0, t1 * ch.l1);
+    }
 }
 
 /* Width first, then height, each as fmaf(a, l0, b * l1) (the FMA contraction of torch's build). */
-void saa_interp_bilinear(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                         int align_corners, float *y)
+void saa_interp_bilinear_window(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                int align_corners, int64_t out_h, int64_t out_w, float *y)
 {
-    if (C <= 0 || OH <= 0 || OW <= 0) return;
-    lin_coef *cw = malloc((size_t)(OW + OH) * sizeof *cw);
+    if (C <= 0 || out_h <= 0 || out_w <= 0) return;
+    lin_coef *cw = malloc((size_t)(out_w + out_h) * sizeof *cw);
+    float sw = linear_scale(W, OW, align_corners), sh = linear_scale(H, OH, align_corners);
     if (!cw) { /* low memory: compute per element (same values, slower) */
-        float sw = linear_scale(W, OW, align_corners), sh = linear_scale(H, OH, align_corners);
-        for (int64_t r = 0; r < C * OH; r++) {
-            lin_coef ch = linear_coef(H, OH, align_corners, sh, r % OH);
-            const float *r0 = x + (r / OH) * H * W + ch.i0 * W, *r1 = x + (r / OH) * H * W + ch.i1 * W;
-            for (int64_t ow = 0; ow < OW; ow++) {
+        for (int64_t r = 0; r < C * out_h; r++) {
+            lin_coef ch = linear_coef(H, OH, align_corners, sh, r % out_h);
+            const float *r0 = x + (r / out_h) * H * W + ch.i0 * W, *r1 = x + (r / out_h) * H * W + ch.i1 * W;
+            for (int64_t ow = 0; ow < out_w; ow++) {
                 lin_coef c = linear_coef(W, OW, align_corners, sw, ow);
                 float t0 = fmaf(r0[c.i0], c.l0, r0[c.i1] * c.l1), t1 = fmaf(r1[c.i0], c.l0, r1[c.i1] * c.l1);
-                y[r * OW + ow] = fmaf(t0, ch.l0, t1 * ch.l1);
+                y[r * out_w + ow] = fmaf(t0, ch.l0, t1 * ch.l1);
             }
         }
         return;
     }
-    lin_coef *chs = cw + OW;
-    linear_coefs(W, OW, align_corners, cw);
-    linear_coefs(H, OH, align_corners, chs);
-#pragma omp parallel for if (C * OH * OW > 65536) schedule(static)
-    for (int64_t r = 0; r < C * OH; r++) {
-        int64_t c = r / OH;
-        lin_coef ch = chs[r % OH];
-        const float *r0 = x + c * H * W + ch.i0 * W, *r1 = x + c * H * W + ch.i1 * W;
-        float *yr = y + r * OW;
-        for (int64_t ow = 0; ow < OW; ow++) {
-            const lin_coef *k = &cw[ow];
-            float t0 = fmaf(r0[k->i0], k->l0, r0[k->i1] * k->l1);
-            float t1 = fmaf(r1[k->i0], k->l0, r1[k->i1] * k->l1);
-            yr[ow] = fmaf(t0, ch.l0, t1 * ch.l1);
-        }
+    lin_coef *chs = cw + out_w;
+    for (int64_t d = 0; d < out_w; d++) cw[d] = linear_coef(W, OW, align_corners, sw, d);
+    for (int64_t d = 0; d < out_h; d++) chs[d] = linear_coef(H, OH, align_corners, sh, d);
+#pragma omp parallel for if (C * out_h * out_w > 65536) schedule(static)
+    for (int64_t r = 0; r < C * out_h; r++) {
+        int64_t c = r / out_h;
+        lin_coef ch = chs[r % out_h];
+        bilinear_row(x + c * H * W + ch.i0 * W, x + c * H * W + ch.i1 * W, cw, ch, out_w, y + r * out_w);
     }
     free(cw);
+}
+
+void saa_interp_bilinear(const float *x, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                         int align_corners, float *y)
+{
+    saa_interp_bilinear_window(x, C, H, W, OH, OW, align_corners, OH, OW, y);
 }
 
 /* mirrors aten/src/ATen/native/cpu/UpSampleKernel.cpp cpu_upsample_linear_channels_last, the kernel

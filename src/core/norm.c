@@ -4,10 +4,12 @@
  * applied in float32 in the same order as torch's CPU kernels. */
 #include <math.h>
 
+#include "core/vmath.h"
+
 #include "saa/tensor.h"
 
 /* mean and biased variance of n values (two passes, double). */
-static void moments(const float *x, int64_t n, float *mean_out, float *var_out)
+__attribute__((always_inline)) static inline void moments(const float *x, int64_t n, float *mean_out, float *var_out)
 {
     double s = 0.0;
 #pragma omp simd reduction(+ : s)
@@ -24,27 +26,29 @@ static void moments(const float *x, int64_t n, float *mean_out, float *var_out)
 
 /* mirrors aten/src/ATen/native/cpu/layer_norm_kernel.cpp: rstd = 1/sqrt(var + eps),
  * y = (x * rstd + (-rstd * mean)) * gamma + beta. */
+SAA_SIMD_CLONES static void layer_norm_row(const float *xr, int64_t dim, const float *w, const float *b, float eps,
+                                           float *yr)
+{
+    float mean, var;
+    moments(xr, dim, &mean, &var);
+    float rstd = 1.0f / sqrtf(var + eps);
+    float scale = rstd, bias = -rstd * mean;
+    if (w && b) {
+#pragma omp simd
+        for (int64_t j = 0; j < dim; j++) yr[j] = (xr[j] * scale + bias) * w[j] + b[j];
+    } else {
+        for (int64_t j = 0; j < dim; j++) {
+            float g = w ? w[j] : 1.0f, be = b ? b[j] : 0.0f;
+            yr[j] = (xr[j] * scale + bias) * g + be;
+        }
+    }
+}
+
 void saa_layer_norm(const float *x, int64_t rows, int64_t dim, const float *w, const float *b, float eps,
                     float *y)
 {
 #pragma omp parallel for if (rows * dim > 32768) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * dim;
-        float *yr = y + r * dim;
-        float mean, var;
-        moments(xr, dim, &mean, &var);
-        float rstd = 1.0f / sqrtf(var + eps);
-        float scale = rstd, bias = -rstd * mean;
-                if (w && b) {
-#pragma omp simd
-            for (int64_t j = 0; j < dim; j++) yr[j] = (xr[j] * scale + bias) * w[j] + b[j];
-        } else {
-            for (int64_t j = 0; j < dim; j++) {
-                float g = w ? w[j] : 1.0f, be = b ? b[j] : 0.0f;
-                yr[j] = (xr[j] * scale + bias) * g + be;
-            }
-        }
-    }
+    for (int64_t r = 0; r < rows; r++) layer_norm_row(x + r * dim, dim, w, b, eps, y + r * dim);
 }
 
 /* mirrors segment_anything/modeling/common.py: LayerNorm2d.forward

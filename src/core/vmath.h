@@ -7,6 +7,16 @@
 #include <stdint.h>
 #include <string.h>
 
+/* A hot loop function compiled for x86-64-v4 (AVX-512), v3 (AVX2 + FMA) and baseline x86-64 and
+ * picked at load time (the library is built without -march): the omp simd loops inside get the
+ * wide vectors and fmaf() is one instruction. Reductions (omp simd reduction) then sum in a
+ * different lane order per machine, as PyTorch's do; a * b + c is never contracted (-std=c11). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define SAA_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SAA_SIMD_CLONES
+#endif
+
 /* 2^n for n in [-126, 127] from the exponent bits. */
 static inline float saa_pow2i(int32_t n)
 {

@@ -297,7 +297,7 @@ static void free_allocs(allocs *a)
     a->n = 0;
 }
 
-static int stage_case(golden *g, const saa_sam *m, const sam_case *k, const sam_pre *pre)
+static int stage_case(golden *g, saa_sam *m, const sam_case *k, const sam_pre *pre)
 {
     const saa_sam_config *c = saa_sam_get_config(m);
     int D = c->prompt_dim, h = c->emb_h, w = c->emb_w, HW = h * w, nmt = c->num_multimask_outputs + 1;

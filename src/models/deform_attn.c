@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/vmath.h"
 #include "models/deform_attn.h"
 #include "saa/tensor.h"
 
@@ -103,13 +104,6 @@ __attribute__((always_inline)) static inline float sample_accum(const float *val
     return wnw + wne + wsw + wse; /* the weight that fell inside the map */
 }
 
-/* Compiled for AVX-512 / AVX2 / baseline and picked at load time (the library is built without -march). */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define MSDA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MSDA_CLONES
-#endif
-
 /* Queries are processed in blocks so the offset/weight projections stay small. */
 __attribute__((always_inline)) static inline void sample_location(int ref_dim, const float *r, float ox, float oy, int64_t H, int64_t W, int64_t np,
                                    float *lx, float *ly)
@@ -126,7 +120,7 @@ __attribute__((always_inline)) static inline void sample_location(int ref_dim, c
 #define MSDA_BLOCK 128
 
 /* One query: o[d] = concat over heads of sum_{l,p} a * bilinear(value_heads[h], level l). */
-MSDA_CLONES
+SAA_SIMD_CLONES
 static void sample_query(const msda_layer *m, const msda_levels *lv, const float *r, int ref_dim, const float *off,
                          const float *aw, const float *value_heads, float *o)
 {
@@ -148,7 +142,7 @@ static void sample_query(const msda_layer *m, const msda_levels *lv, const float
 }
 
 /* One query, all channels per head: acc[h][d] and the in-map weight mass[h]. */
-MSDA_CLONES
+SAA_SIMD_CLONES
 static void sample_query_full(const msda_layer *m, const msda_levels *lv, const float *r, int ref_dim,
                               const float *off, const float *aw, const float *value, float *acc, float *mass)
 {

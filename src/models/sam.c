@@ -411,6 +411,7 @@ int saa_sam_from_weights(saa_weights *w, int take_ownership, const saa_sam_confi
     }
     rc = bind_all(m);
     if (rc == SAA_OK) rc = precompute_rel_pos(m);
+    if (rc == SAA_OK) rc = sam_decoder_prepare(m);
     if (rc != SAA_OK) {
         saa_sam_free(m);
         return rc;
@@ -446,6 +447,9 @@ void saa_sam_free(saa_sam *m)
     free(m->dense_pe);
     free(m->embedding);
     free(m->dec_state);
+    free(m->up0_wp);
+    free(m->up3_wp);
+    sam_dec_scratch_free(m->dec_scratch);
     if (m->owns_weights) saa_weights_close(m->weights);
     free(m);
 }

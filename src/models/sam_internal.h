@@ -49,12 +49,14 @@ struct saa_sam {
     sam_attn_w final_attn;
     const float *norm_final_w, *norm_final_b;
     const float *up0_w, *up0_b, *up1_w, *up1_b, *up3_w, *up3_b;
+    float *up0_wp, *up3_wp; /* the ConvTranspose2d layers as linears: weight [4 O, C] + bias [4 O] (owned) */
     sam_mlp_w *hyper; /* num_multimask_outputs + 1 */
     sam_mlp_w iou_head;
     /* predictor state */
     float *embedding; /* [out_chans, emb_h, emb_w] */
     float *dense_pe;  /* [prompt_dim, emb_h, emb_w] */
     float *dec_state; /* sam_decoder_state of the current image (set with the embedding) */
+    struct sam_dec_scratch *dec_scratch; /* decoder buffers kept across calls (sam_decode_masks) */
     int has_image, orig_h, orig_w, input_h, input_w;
 };
 
@@ -108,14 +110,19 @@ typedef struct {
 } sam_decoder_trace;
 
 /* MaskDecoder.forward. embedding [D, h, w] (shared), dense_pe [D, h, w], sparse [B, N, D], dense
- * [B, D, h, w] or NULL for the no-mask embedding. low_res [B, nm, 4h, 4w], iou [B, nm]. */
-int sam_decode_masks(const saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
+ * [B, D, h, w] or NULL for the no-mask embedding. low_res [B, nm, 4h, 4w], iou [B, nm]. The
+ * decoder's scratch buffers stay in m for the next call (one call at a time per model). */
+int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, const float *sparse,
                      const float *dense, int B, int N, int multimask, sam_decoder_trace *trace, float *low_res,
                      float *iou);
+
+/* Derived decoder weights (at load). */
+int sam_decoder_prepare(saa_sam *m);
 
 /* Per-image decoder state shared by all prompts without a mask (computed by set_image). */
 size_t sam_decoder_state_size(const saa_sam_config *c);
 void sam_decoder_state(const saa_sam *m, const float *embedding, const float *dense_pe, float *state);
+void sam_dec_scratch_free(struct sam_dec_scratch *s);
 
 /* Sam.postprocess_masks: low_res [BC, lh, lw] -> logits [BC, orig_h, orig_w]; cropped (optional)
  * receives the first interpolation after the crop [BC, input_h, input_w]. */
