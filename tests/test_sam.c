@@ -1,7 +1,8 @@
 /* SAM: presets against build_sam.py, preset detection from shapes, config sizes the official classes
  * accept, the float64 prompt transform, binding errors that name the tensor and its expected shape, and
- * an encoder block (windowed with padding, and global) against a brute-force double-precision
- * transcription of image_encoder.py on a random model of another size. */
+ * an encoder block (windowed with padding, and global) and the prompt-encoder-fed mask decoder against
+ * brute-force double-precision transcriptions of image_encoder.py / mask_decoder.py + transformer.py on
+ * random models of other sizes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +356,246 @@ static void test_predictor(void)
     saa_sam_free(m);
 }
 
+/* ---------- mask decoder against a brute-force double transcription ---------- */
+
+/* nn.Linear on n rows in double: y[n, out] = x[n, in] W^T + b. */
+static void ref_linear(const double *x, int n, int in, const float *W, const float *b, int out, double *y)
+{
+    for (int r = 0; r < n; r++)
+        for (int o = 0; o < out; o++) {
+            double s = b ? b[o] : 0.0;
+            for (int i = 0; i < in; i++) s += x[(size_t)r * in + i] * W[(size_t)o * in + i];
+            y[(size_t)r * out + o] = s;
+        }
+}
+
+static void ref_layer_norm(double *x, int n, int dim, const float *w, const float *b, double eps)
+{
+    for (int r = 0; r < n; r++) {
+        double *v = x + (size_t)r * dim, mean = 0, var = 0;
+        for (int i = 0; i < dim; i++) mean += v[i];
+        mean /= dim;
+        for (int i = 0; i < dim; i++) var += (v[i] - mean) * (v[i] - mean);
+        var /= dim;
+        for (int i = 0; i < dim; i++) v[i] = (v[i] - mean) / sqrt(var + eps) * w[i] + b[i];
+    }
+}
+
+/* transformer.py Attention: q [Lq, D], k [Lk, D], v [Lk, D] -> out [Lq, D]. */
+static void ref_attention(const sam_attn_w *a, int D, int heads, const double *q, int Lq, const double *k,
+                          const double *v, int Lk, double *out)
+{
+    int I = a->internal, ch = I / heads;
+    double *Q = malloc(sizeof(double) * Lq * I), *K = malloc(sizeof(double) * Lk * I),
+           *V = malloc(sizeof(double) * Lk * I), *O = malloc(sizeof(double) * Lq * I), *p = malloc(sizeof(double) * Lk);
+    ref_linear(q, Lq, D, a->q_w, a->q_b, I, Q);
+    ref_linear(k, Lk, D, a->k_w, a->k_b, I, K);
+    ref_linear(v, Lk, D, a->v_w, a->v_b, I, V);
+    for (int h = 0; h < heads; h++)
+        for (int i = 0; i < Lq; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j < Lk; j++) {
+                double s = 0;
+                for (int c = 0; c < ch; c++) s += Q[(size_t)i * I + h * ch + c] * K[(size_t)j * I + h * ch + c];
+                p[j] = s / sqrt((double)ch);
+                mx = fmax(mx, p[j]);
+            }
+            for (int j = 0; j < Lk; j++) sum += (p[j] = exp(p[j] - mx));
+            for (int c = 0; c < ch; c++) {
+                double o = 0;
+                for (int j = 0; j < Lk; j++) o += p[j] / sum * V[(size_t)j * I + h * ch + c];
+                O[(size_t)i * I + h * ch + c] = o;
+            }
+        }
+    ref_linear(O, Lq, I, a->o_w, a->o_b, D, out);
+    free(Q), free(K), free(V), free(O), free(p);
+}
+
+static void ref_mlp(const sam_mlp_w *mlp, int depth, int in, int hidden, int out, const double *x, double *y)
+{
+    double a[512], b[512];
+    const double *cur = x;
+    for (int l = 0; l < depth; l++) {
+        int i = l == 0 ? in : hidden, o = l == depth - 1 ? out : hidden;
+        double *dst = l == depth - 1 ? y : (l % 2 ? b : a);
+        ref_linear(cur, 1, i, mlp->w[l], mlp->b[l], o, dst);
+        if (l < depth - 1)
+            for (int j = 0; j < o; j++) dst[j] = dst[j] > 0 ? dst[j] : 0;
+        cur = dst;
+    }
+}
+
+/* ConvTranspose2d(kernel 2, stride 2): x [C, h, w] -> y [O, 2h, 2w], weight [C, O, 2, 2]. */
+static void ref_convt(const double *x, int C, int h, int w, const float *wt, const float *b, int O, double *y)
+{
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < 2 * h; i++)
+            for (int j = 0; j < 2 * w; j++) {
+                double s = b[o];
+                for (int c = 0; c < C; c++)
+                    s += x[((size_t)c * h + i / 2) * w + j / 2] * wt[(((size_t)c * O + o) * 2 + i % 2) * 2 + j % 2];
+                y[((size_t)o * 2 * h + i) * 2 * w + j] = s;
+            }
+}
+
+static double ref_gelu(double x) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
+
+/* mask_decoder.py MaskDecoder.forward + transformer.py TwoWayTransformer, one prompt at a time.
+ * emb, pe [D, h, w]; sparse [B, N, D]; dense [B, D, h, w] or NULL (no_mask_embed). low [B, nm, 4h, 4w],
+ * iou [B, nm]. */
+static void ref_decode(const saa_sam *m, const float *emb, const float *pe, const float *sparse, const float *dense,
+                       int B, int N, int multimask, double *low, double *iou)
+{
+    const saa_sam_config *c = &m->cfg;
+    int D = c->prompt_dim, h = c->emb_h, w = c->emb_w, HW = h * w, nmt = c->num_multimask_outputs + 1;
+    int Nt = 1 + nmt + N, heads = c->dec_heads, D4 = D / 4, D8 = D / 8, nm = multimask ? nmt - 1 : 1;
+    double *tokens = malloc(sizeof(double) * Nt * D), *qs = malloc(sizeof(double) * Nt * D),
+           *qp = malloc(sizeof(double) * Nt * D), *att = malloc(sizeof(double) * (HW > Nt ? HW : Nt) * D),
+           *keys = malloc(sizeof(double) * HW * D), *kp = malloc(sizeof(double) * HW * D),
+           *pos = malloc(sizeof(double) * HW * D), *hid = malloc(sizeof(double) * Nt * c->dec_mlp_dim),
+           *src = malloc(sizeof(double) * HW * D), *up1 = malloc(sizeof(double) * D4 * 4 * HW),
+           *up2 = malloc(sizeof(double) * D8 * 16 * HW), *hyper = malloc(sizeof(double) * nmt * D8),
+           *iou_all = malloc(sizeof(double) * nmt);
+    for (int p = 0; p < HW; p++)
+        for (int ch = 0; ch < D; ch++) pos[(size_t)p * D + ch] = pe[(size_t)ch * HW + p];
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < D; i++) tokens[i] = m->iou_token[i];
+        for (int i = 0; i < nmt * D; i++) tokens[D + i] = m->mask_tokens[i];
+        for (int i = 0; i < N * D; i++) tokens[(1 + nmt) * D + i] = sparse[(size_t)b * N * D + i];
+        memcpy(qs, tokens, sizeof(double) * Nt * D);
+        for (int p = 0; p < HW; p++)
+            for (int ch = 0; ch < D; ch++)
+                keys[(size_t)p * D + ch] = emb[(size_t)ch * HW + p] +
+                                           (dense ? dense[((size_t)b * D + ch) * HW + p] : m->no_mask[ch]);
+        for (int l = 0; l < c->dec_depth; l++) {
+            const sam_twoway_w *L = &m->layers[l];
+            if (l == 0) {
+                ref_attention(&L->self_attn, D, heads, qs, Nt, qs, qs, Nt, att);
+                memcpy(qs, att, sizeof(double) * Nt * D);
+            } else {
+                for (int i = 0; i < Nt * D; i++) qp[i] = qs[i] + tokens[i];
+                ref_attention(&L->self_attn, D, heads, qp, Nt, qp, qs, Nt, att);
+                for (int i = 0; i < Nt * D; i++) qs[i] += att[i];
+            }
+            ref_layer_norm(qs, Nt, D, L->norm_w[0], L->norm_b[0], c->dec_eps);
+            for (int i = 0; i < Nt * D; i++) qp[i] = qs[i] + tokens[i];
+            for (int i = 0; i < HW * D; i++) kp[i] = keys[i] + pos[i];
+            ref_attention(&L->t2i, D, heads, qp, Nt, kp, keys, HW, att);
+            for (int i = 0; i < Nt * D; i++) qs[i] += att[i];
+            ref_layer_norm(qs, Nt, D, L->norm_w[1], L->norm_b[1], c->dec_eps);
+            ref_linear(qs, Nt, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, hid);
+            for (int i = 0; i < Nt * c->dec_mlp_dim; i++) hid[i] = hid[i] > 0 ? hid[i] : 0;
+            ref_linear(hid, Nt, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, att);
+            for (int i = 0; i < Nt * D; i++) qs[i] += att[i];
+            ref_layer_norm(qs, Nt, D, L->norm_w[2], L->norm_b[2], c->dec_eps);
+            for (int i = 0; i < Nt * D; i++) qp[i] = qs[i] + tokens[i];
+            ref_attention(&L->i2t, D, heads, kp, HW, qp, qs, Nt, att);
+            for (int i = 0; i < HW * D; i++) keys[i] += att[i];
+            ref_layer_norm(keys, HW, D, L->norm_w[3], L->norm_b[3], c->dec_eps);
+        }
+        for (int i = 0; i < Nt * D; i++) qp[i] = qs[i] + tokens[i];
+        for (int i = 0; i < HW * D; i++) kp[i] = keys[i] + pos[i];
+        ref_attention(&m->final_attn, D, heads, qp, Nt, kp, keys, HW, att);
+        for (int i = 0; i < Nt * D; i++) qs[i] += att[i];
+        ref_layer_norm(qs, Nt, D, m->norm_final_w, m->norm_final_b, c->dec_eps);
+        /* output_upscaling on src [D, h, w], LayerNorm2d over channels */
+        for (int p = 0; p < HW; p++)
+            for (int ch = 0; ch < D; ch++) src[(size_t)ch * HW + p] = keys[(size_t)p * D + ch];
+        ref_convt(src, D, h, w, m->up0_w, m->up0_b, D4, up1);
+        for (int p = 0; p < 4 * HW; p++) {
+            double mean = 0, var = 0;
+            for (int ch = 0; ch < D4; ch++) mean += up1[(size_t)ch * 4 * HW + p];
+            mean /= D4;
+            for (int ch = 0; ch < D4; ch++) var += pow(up1[(size_t)ch * 4 * HW + p] - mean, 2);
+            var /= D4;
+            for (int ch = 0; ch < D4; ch++) {
+                double *v = &up1[(size_t)ch * 4 * HW + p];
+                *v = ref_gelu((*v - mean) / sqrt(var + c->upscale_eps) * m->up1_w[ch] + m->up1_b[ch]);
+            }
+        }
+        ref_convt(up1, D4, 2 * h, 2 * w, m->up3_w, m->up3_b, D8, up2);
+        for (int i = 0; i < D8 * 16 * HW; i++) up2[i] = ref_gelu(up2[i]);
+        for (int k = 0; k < nmt; k++) ref_mlp(&m->hyper[k], 3, D, D, D8, qs + (size_t)(1 + k) * D, hyper + k * D8);
+        ref_mlp(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, qs, iou_all);
+        for (int k = 0; k < nm; k++) {
+            int t = multimask ? 1 + k : 0;
+            for (int p = 0; p < 16 * HW; p++) {
+                double s = 0;
+                for (int ch = 0; ch < D8; ch++) s += hyper[t * D8 + ch] * up2[(size_t)ch * 16 * HW + p];
+                low[((size_t)b * nm + k) * 16 * HW + p] = s;
+            }
+            iou[b * nm + k] = iou_all[t];
+        }
+    }
+    free(tokens), free(qs), free(qp), free(att), free(keys), free(kp), free(pos), free(hid), free(src);
+    free(up1), free(up2), free(hyper), free(iou_all);
+}
+
+/* The decoder on a 19x19 embedding grid (its blocks of 256 pixels / rows end part-way), 11 prompts
+ * (two groups), with and without a mask prompt and multimask, untraced and traced, against
+ * ref_decode. */
+static void test_decoder_bruteforce(void)
+{
+    saa_sam_config c = small_config();
+    c.img_size = c.input_h = c.input_w = 19 * 16;
+    c.emb_h = c.emb_w = 19;
+    c.depth = 1, c.n_global = 0;
+    c.out_chans = c.prompt_dim = 32;
+    c.dec_heads = 2, c.dec_mlp_dim = 48, c.iou_head_hidden = 24;
+    saa_sam *m = NULL;
+    saa_weights *w;
+    CHECK(saa_sam_random_weights(&c, 11, 0.25f, &w) == SAA_OK);
+    CHECK(saa_sam_from_weights(w, 1, &c, &m) == SAA_OK);
+    if (!m) return;
+    int D = c.prompt_dim, HW = 19 * 19, UHW = 16 * HW, nmt = c.num_multimask_outputs + 1;
+    const int B = 11, N = 2;
+    float *emb = malloc(sizeof(float) * D * HW), *dense = malloc(sizeof(float) * B * D * HW);
+    float *sparse = malloc(sizeof(float) * B * N * D), *low = malloc(sizeof(float) * B * 3 * UHW), iou[11 * 3];
+    double *rlow = malloc(sizeof(double) * B * 3 * UHW), riou[11 * 3];
+    uint64_t st = 99;
+    for (int i = 0; i < D * HW; i++) emb[i] = (float)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 8388608.0f - 1.0f;
+    for (int i = 0; i < B * D * HW; i++) dense[i] = 0.3f * sinf(0.37f * (float)i);
+    float boxes[11 * 4];
+    for (int b = 0; b < B; b++) {
+        boxes[4 * b] = 10.0f + 17 * b, boxes[4 * b + 1] = 5.0f + 11 * b;
+        boxes[4 * b + 2] = boxes[4 * b] + 60, boxes[4 * b + 3] = boxes[4 * b + 1] + 90;
+    }
+    sam_embed_prompts(m, B, 0, NULL, NULL, boxes, sparse);
+    for (int pass = 0; pass < 3; pass++) {
+        /* pass 0: no mask prompt, mask 0, untraced (final attention on 2 of 7 tokens); 1: mask prompt,
+         * multimask; 2: traced (every intermediate, all tokens) */
+        int multimask = pass == 1, nm = multimask ? nmt - 1 : 1, Bp = pass == 2 ? 3 : B;
+        const float *dn = pass == 1 ? dense : NULL;
+        sam_decoder_trace tr;
+        memset(&tr, 0, sizeof tr);
+        float *masks_all = pass == 2 ? malloc(sizeof(float) * Bp * nmt * UHW) : NULL;
+        tr.masks_all = masks_all;
+        CHECK(sam_decode_masks(m, emb, m->dense_pe, sparse, dn, Bp, N, multimask, pass == 2 ? &tr : NULL, low, iou) ==
+              SAA_OK);
+        ref_decode(m, emb, m->dense_pe, sparse, dn, Bp, N, multimask, rlow, riou);
+        /* errors relative to the largest reference value (random weights give small logits) */
+        double e = 0, ei = 0, mx = 0, mxi = 0;
+        for (size_t i = 0; i < (size_t)Bp * nm * UHW; i++) {
+            e = fmax(e, fabs(low[i] - rlow[i]));
+            mx = fmax(mx, fabs(rlow[i]));
+        }
+        for (int i = 0; i < Bp * nm; i++) {
+            ei = fmax(ei, fabs(iou[i] - riou[i]));
+            mxi = fmax(mxi, fabs(riou[i]));
+        }
+        if (masks_all) /* mask 0 of every prompt, as returned without multimask */
+            for (int b = 0; b < Bp; b++)
+                for (int p = 0; p < UHW; p++)
+                    e = fmax(e, fabs(masks_all[(size_t)b * nmt * UHW + p] - rlow[(size_t)b * UHW + p]));
+        e /= mx, ei /= mxi;
+        printf("decoder pass %d (19x19, %d prompts): max error / max |ref|: masks %.2g, iou %.2g\n", pass, Bp, e, ei);
+        CHECK(mx > 1e-3 && e < 1e-5 && ei < 1e-5);
+        free(masks_all);
+    }
+    free(emb), free(dense), free(sparse), free(low), free(rlow);
+    saa_sam_free(m);
+}
+
 int main(void)
 {
     saa_threads_init();
@@ -371,5 +612,6 @@ int main(void)
     test_block_bruteforce(17, 3);
     sam_disable_simd = 0;
     test_predictor();
+    test_decoder_bruteforce();
     TEST_MAIN_END();
 }

@@ -113,7 +113,8 @@ typedef struct {
     float *low_res_logits; /* [batch, n_masks, low_h, low_w] */
 } saa_sam_masks;
 
-/* SamPredictor.predict_torch: prompt encoder, mask decoder, postprocess_masks, threshold. */
+/* SamPredictor.predict_torch: prompt encoder, mask decoder, postprocess_masks, threshold. Like
+ * set_image, one call at a time per model: the decoder keeps its work buffers in it. */
 int saa_sam_predict(saa_sam *m, const saa_sam_prompt *p, saa_sam_masks *out);
 /* The same without postprocessing: fills iou and low_res_logits only. */
 int saa_sam_decode(saa_sam *m, const saa_sam_prompt *p, saa_sam_masks *out);

@@ -144,7 +144,7 @@ typedef struct {
     float *mlp_h;                           /* [G*Nt, mlp_dim] */
     float *Q, *K, *V, *O;                   /* attention projections [G*Nt, internal <= D] */
     float *Ki, *Vi;                         /* image->token keys and values, kept across the next self attention */
-    float *Sp;                              /* their pos terms [heads, G*Nt, HW] (tok_pos_scores) */
+    float *Sp;                              /* their image->token scores or pos terms [heads, G*Nt, HW] */
     float *rows, *mlp_tmp;                  /* head inputs [G, D], hidden [2, G, hidden] */
     float *hyper, *iou_all;                 /* [G, nmt, D/8], [G, nmt] */
 } dec_tok;
@@ -337,39 +337,33 @@ static void t2i_finish(const sam_attn_w *a, int D, int heads, float *S, int Nt, 
  * query projection is folded into the keys, (Wq_h x + bq_h) . k_h = x . (Wq_h^T k_h) + bq_h . k_h,
  * and the output projection into the values, Wo (sum_h P_h V_h) = sum_h P_h (V_h Wo_h^T). The
  * queries are keys + pos: x = keys + pos gives keys . (Wq_h^T k_h) + k_h . (Wq_h pos) with the
- * second term Sp = k_h (pos Wq_h^T)^T made for the whole group (tok_pos_scores), so keys + pos is
- * never stored. The scores are kept transposed, [heads * Nt, HW], so the softmax over the Nt keys
- * of each pixel runs across pixels (vectorised). K, V: the prompt's projected keys and values
- * [Nt, internal]; Q0: the projected image queries when already known (layer 0 without a mask
- * prompt, shared by all prompts), else NULL and Sp: the prompt's first pos-term row, rows of one
- * head sp_head apart. Leaves the probabilities in w->S and the V_h Wo_h^T in w->A: the output
- * (without the out_proj bias) is w->S^T w->A [HW, D], formed block by block in update_keys. */
-static void i2t_image(const sam_attn_w *a, int D, int heads, const float *keys, int HW, const float *Q0,
-                      const float *Sp, size_t sp_head, const float *K, const float *V, int Nt, dec_thr *w)
+ * second term made for the whole group (tok_i2t_scores), so keys + pos is never stored. The
+ * scores are kept transposed, [heads * Nt, HW], so the softmax over the Nt keys of each pixel runs
+ * across pixels (vectorised). K, V: the prompt's projected keys and values [Nt, internal]; Sp: the
+ * prompt's first row of the group's scores, rows of one head sp_head apart: the pos term, or with
+ * keys NULL (layer 0 without a mask prompt: the queries' projection Q0 is shared image state) the
+ * whole scores. Leaves the probabilities in w->S and the V_h Wo_h^T in w->A: the output (without
+ * the out_proj bias) is w->S^T w->A [HW, D], formed block by block in update_keys. */
+static void i2t_image(const sam_attn_w *a, int D, int heads, const float *keys, int HW, const float *Sp,
+                      size_t sp_head, const float *K, const float *V, int Nt, dec_thr *w)
 {
     int Idim = a->internal, ch = Idim / heads, R = heads * Nt;
     float div = (float)sqrt((double)ch);
-    if (Q0) {
-        for (int h = 0; h < heads; h++)
-            saa_gemm(0, 1, Nt, HW, ch, 1.0f, K + h * ch, Idim, Q0 + h * ch, Idim, 0.0f, w->S + (size_t)h * Nt * HW, HW);
-#pragma omp simd
-        for (size_t i = 0; i < (size_t)R * HW; i++) w->S[i] = w->S[i] / div;
-    } else {
-        for (int h = 0; h < heads; h++) { /* Bt_h = K_h Wq_h [Nt, D]; the pos term first */
+    for (int h = 0; h < heads; h++) {
+        memcpy(w->S + (size_t)h * Nt * HW, Sp + h * sp_head, sizeof(float) * Nt * HW);
+        if (keys) /* Bt_h = K_h Wq_h [Nt, D] */
             saa_gemm(0, 0, Nt, D, ch, 1.0f, K + h * ch, Idim, a->q_w + (size_t)h * ch * D, D, 0.0f,
                      w->A + (size_t)h * Nt * D, D);
-            memcpy(w->S + (size_t)h * Nt * HW, Sp + h * sp_head, sizeof(float) * Nt * HW);
-        }
-        saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, keys, D, 1.0f, w->S, HW);
-        for (int h = 0; h < heads; h++)
-            for (int i = 0; i < Nt; i++) {
-                float bias = 0.0f; /* bq_h . K_h[i] */
-                for (int k = 0; k < ch; k++) bias += a->q_b[h * ch + k] * K[(size_t)i * Idim + h * ch + k];
-                float *row = w->S + ((size_t)h * Nt + i) * HW;
-#pragma omp simd
-                for (int p = 0; p < HW; p++) row[p] = (row[p] + bias) / div;
-            }
     }
+    if (keys) saa_gemm(0, 1, R, HW, D, 1.0f, w->A, D, keys, D, 1.0f, w->S, HW);
+    for (int h = 0; h < heads; h++)
+        for (int i = 0; i < Nt; i++) {
+            float bias = 0.0f; /* bq_h . K_h[i] (in Q0 already) */
+            for (int k = 0; keys && k < ch; k++) bias += a->q_b[h * ch + k] * K[(size_t)i * Idim + h * ch + k];
+            float *row = w->S + ((size_t)h * Nt + i) * HW;
+#pragma omp simd
+            for (int p = 0; p < HW; p++) row[p] = (row[p] + bias) / div;
+        }
     for (int h = 0; h < heads; h++) saa_softmax_cols(w->S + (size_t)h * Nt * HW, Nt, HW);
     for (int h = 0; h < heads; h++) /* C_h = V_h Wo_h^T [Nt, D] */
         saa_gemm(0, 1, Nt, D, ch, 1.0f, V + h * ch, Idim, a->o_w + h * ch, Idim, 0.0f, w->A + (size_t)h * Nt * D, D);
@@ -564,8 +558,8 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
         const sam_twoway_w *L = &m->layers[l];
         const sam_attn_w *an = t2i_of(m, l + 1);
         size_t ti = (size_t)g * Nt * L->i2t.internal;
-        i2t_image(&L->i2t, D, heads, keys, HW, shared ? d->sh.i2t_Q0 : NULL, t->Sp + (size_t)g * Nt * HW,
-                  (size_t)d->G * Nt * HW, t->Ki + ti, t->Vi + ti, Nt, w);
+        i2t_image(&L->i2t, D, heads, shared ? NULL : keys, HW, t->Sp + (size_t)g * Nt * HW, (size_t)d->G * Nt * HW,
+                  t->Ki + ti, t->Vi + ti, Nt, w);
         const float *Qn = t->Q + (size_t)g * Nt * an->internal;
         int nq = Nt;
         if (l + 1 == c->dec_depth && d->nfin < Nt) { /* the final attention's rows */
@@ -624,19 +618,20 @@ static void image_steps(dec_call *d, dec_step step, int layer)
     }
 }
 
-/* The pos terms of layer l's image->token scores for the whole group: per head, the prompts'
- * projected token keys Ki_h [G*Nt, c] times (pos Wq_h^T)_h^T -> Sp [heads, G*Nt, HW], the heads
- * spread over the threads. */
-static void tok_pos_scores(dec_call *d, int l)
+/* Layer l's image->token scores for the whole group, on the token side: per head, the prompts'
+ * projected token keys Ki_h [G*Nt, c] times the image side's (pos Wq_h^T)_h^T, the pos term, or
+ * at layer 0 without a mask prompt the shared projected queries Q0_h^T, the whole scores ->
+ * Sp [heads, G*Nt, HW]; the heads spread over the threads. */
+static void tok_i2t_scores(dec_call *d, int l)
 {
     const saa_sam_config *c = &d->m->cfg;
     dec_tok *t = &d->s->tok;
     int heads = c->dec_heads, Idim = d->m->layers[l].i2t.internal, ch = Idim / heads, rows = d->G * d->Nt;
     int HW = c->emb_h * c->emb_w, nt = d->nthreads < heads ? d->nthreads : heads;
-    const float *Qpos = d->sh.i2t_Qpos[l];
+    const float *Qimg = l == 0 && d->sh.keys0 ? d->sh.i2t_Q0 : d->sh.i2t_Qpos[l];
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (int h = 0; h < heads; h++)
-        saa_gemm(0, 1, rows, HW, ch, 1.0f, t->Ki + h * ch, Idim, Qpos + h * ch, Idim, 0.0f,
+        saa_gemm(0, 1, rows, HW, ch, 1.0f, t->Ki + h * ch, Idim, Qimg + h * ch, Idim, 0.0f,
                  t->Sp + (size_t)h * rows * HW, HW);
 }
 
@@ -724,7 +719,7 @@ static void decode_group(dec_call *d)
         add_to(t->qpos, t->queries, t->tokens, nall);
         saa_linear_cols(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->Ki, d->nthreads);
         saa_linear_cols(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->Vi, d->nthreads);
-        if (!(l == 0 && d->sh.keys0)) tok_pos_scores(d, l);
+        tok_i2t_scores(d, l);
         if (l + 1 < c->dec_depth) self_attention_step(d, l + 1);
         t2i_project(d, t2i_of(m, l + 1));
         image_steps(d, STEP_I2T, l);
