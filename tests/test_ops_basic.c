@@ -392,6 +392,15 @@ static void test_activations(void)
     free(x), free(y);
 }
 
+/* softmax in double of n values x[0], x[st], ... into ref[0], ref[st], ... */
+static void ref_softmax(const float *x, int64_t n, int64_t st, double *ref)
+{
+    double m = -INFINITY, s = 0;
+    for (int64_t j = 0; j < n; j++) m = fmax(m, x[j * st]);
+    for (int64_t j = 0; j < n; j++) s += exp(x[j * st] - m);
+    for (int64_t j = 0; j < n; j++) ref[j * st] = exp(x[j * st] - m) / s;
+}
+
 static void test_softmax(void)
 {
     /* hand-checked: [0, ln 3] -> [0.25, 0.75]; -inf -> 0; large values do not overflow */
@@ -406,12 +415,7 @@ static void test_softmax(void)
     const int64_t rows = 300, cols = 301; /* > parallel threshold */
     float *x = rand_buf(rows * cols, 10, 0);
     double *ref = malloc(sizeof(double) * rows * cols);
-    for (int64_t r = 0; r < rows; r++) {
-        double m = -INFINITY, s = 0;
-        for (int64_t j = 0; j < cols; j++) m = fmax(m, x[r * cols + j]);
-        for (int64_t j = 0; j < cols; j++) s += exp(x[r * cols + j] - m);
-        for (int64_t j = 0; j < cols; j++) ref[r * cols + j] = exp(x[r * cols + j] - m) / s;
-    }
+    for (int64_t r = 0; r < rows; r++) ref_softmax(x + r * cols, cols, 1, ref + r * cols);
     saa_softmax_rows(x, rows, cols);
     CHECK(max_err(x, ref, rows * cols) < 1e-7);
     free(x), free(ref);
@@ -424,10 +428,7 @@ static void test_softmax(void)
         float *m = rand_buf(R * C, 10, 0), *t = malloc(sizeof(float) * R * C);
         double *cref = malloc(sizeof(double) * R * C);
         for (int64_t j = 0; j < C; j++) {
-            double mx = -INFINITY, sum = 0;
-            for (int64_t r = 0; r < R; r++) mx = fmax(mx, m[r * C + j]);
-            for (int64_t r = 0; r < R; r++) sum += exp(m[r * C + j] - mx);
-            for (int64_t r = 0; r < R; r++) cref[r * C + j] = exp(m[r * C + j] - mx) / sum;
+            ref_softmax(m + j, R, C, cref + j);
             for (int64_t r = 0; r < R; r++) t[j * R + r] = m[r * C + j];
         }
         saa_softmax_cols(m, R, C);
