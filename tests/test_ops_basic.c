@@ -117,6 +117,18 @@ static void test_gemm(void)
     CHECK(z[0] == 1.5f && z[1] == 2.0f);
 }
 
+/* nn.Linear in double: ref[rows, out] = x W^T + b (b may be NULL) */
+static void ref_linear(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out,
+                       double *ref)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++) {
+            double s = b ? b[o] : 0;
+            for (int64_t i = 0; i < in; i++) s += (double)x[r * in + i] * W[o * in + i];
+            ref[r * out + o] = s;
+        }
+}
+
 static void test_linear(void)
 {
     const int64_t rows = 13, in = 19, out = 11;
@@ -125,12 +137,7 @@ static void test_linear(void)
     double ref[13 * 11];
     for (int pass = 0; pass < 2; pass++) {
         const float *bias = pass ? b : NULL;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t o = 0; o < out; o++) {
-                double s = bias ? bias[o] : 0;
-                for (int64_t i = 0; i < in; i++) s += (double)x[r * in + i] * W[o * in + i];
-                ref[r * out + o] = s;
-            }
+        ref_linear(x, rows, in, W, bias, out, ref);
         saa_linear(x, rows, in, W, bias, out, y);
         CHECK(max_err(y, ref, rows * out) < 1e-6);
     }
@@ -140,12 +147,7 @@ static void test_linear(void)
         float *xl = rand_buf(R * I, 1, 0), *Wl = rand_buf(O * I, 1, 0), *bl = rand_buf(O, 1, 0);
         float *yl = rand_buf(R * O, 100, 0);
         double *rl = malloc(sizeof(double) * R * O);
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t o = 0; o < O; o++) {
-                double acc = bl[o];
-                for (int64_t i = 0; i < I; i++) acc += (double)xl[r * I + i] * Wl[o * I + i];
-                rl[r * O + o] = acc;
-            }
+        ref_linear(xl, R, I, Wl, bl, O, rl);
         saa_linear(xl, R, I, Wl, bl, O, yl);
         CHECK(max_err(yl, rl, R * O) < 1e-6);
         free(xl), free(Wl), free(bl), free(yl), free(rl);
@@ -159,12 +161,7 @@ static void test_linear(void)
         double *rl = malloc(sizeof(double) * R * O);
         for (int pass = 0; pass < 2; pass++) {
             const float *bias = pass ? bl : NULL;
-            for (int64_t r = 0; r < R; r++)
-                for (int64_t o = 0; o < O; o++) {
-                    double acc = bias ? bias[o] : 0;
-                    for (int64_t i = 0; i < I; i++) acc += (double)xl[r * I + i] * Wl[o * I + i];
-                    rl[r * O + o] = acc;
-                }
+            ref_linear(xl, R, I, Wl, bias, O, rl);
             for (int nt = 1; nt <= 4; nt++) {
                 for (int64_t i = 0; i < R * O; i++) yl[i] = 1e6f; /* garbage must be overwritten */
                 saa_linear_cols(xl, R, I, Wl, bias, O, yl, nt);
@@ -395,6 +392,15 @@ static void test_activations(void)
     free(x), free(y);
 }
 
+/* softmax in double of n values x[0], x[st], ... into ref[0], ref[st], ... */
+static void ref_softmax(const float *x, int64_t n, int64_t st, double *ref)
+{
+    double m = -INFINITY, s = 0;
+    for (int64_t j = 0; j < n; j++) m = fmax(m, x[j * st]);
+    for (int64_t j = 0; j < n; j++) s += exp(x[j * st] - m);
+    for (int64_t j = 0; j < n; j++) ref[j * st] = exp(x[j * st] - m) / s;
+}
+
 static void test_softmax(void)
 {
     /* hand-checked: [0, ln 3] -> [0.25, 0.75]; -inf -> 0; large values do not overflow */
@@ -409,12 +415,7 @@ static void test_softmax(void)
     const int64_t rows = 300, cols = 301; /* > parallel threshold */
     float *x = rand_buf(rows * cols, 10, 0);
     double *ref = malloc(sizeof(double) * rows * cols);
-    for (int64_t r = 0; r < rows; r++) {
-        double m = -INFINITY, s = 0;
-        for (int64_t j = 0; j < cols; j++) m = fmax(m, x[r * cols + j]);
-        for (int64_t j = 0; j < cols; j++) s += exp(x[r * cols + j] - m);
-        for (int64_t j = 0; j < cols; j++) ref[r * cols + j] = exp(x[r * cols + j] - m) / s;
-    }
+    for (int64_t r = 0; r < rows; r++) ref_softmax(x + r * cols, cols, 1, ref + r * cols);
     saa_softmax_rows(x, rows, cols);
     CHECK(max_err(x, ref, rows * cols) < 1e-7);
     free(x), free(ref);
@@ -427,10 +428,7 @@ static void test_softmax(void)
         float *m = rand_buf(R * C, 10, 0), *t = malloc(sizeof(float) * R * C);
         double *cref = malloc(sizeof(double) * R * C);
         for (int64_t j = 0; j < C; j++) {
-            double mx = -INFINITY, sum = 0;
-            for (int64_t r = 0; r < R; r++) mx = fmax(mx, m[r * C + j]);
-            for (int64_t r = 0; r < R; r++) sum += exp(m[r * C + j] - mx);
-            for (int64_t r = 0; r < R; r++) cref[r * C + j] = exp(m[r * C + j] - mx) / sum;
+            ref_softmax(m + j, R, C, cref + j);
             for (int64_t r = 0; r < R; r++) t[j * R + r] = m[r * C + j];
         }
         saa_softmax_cols(m, R, C);

@@ -4,9 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
 #include <omp.h>
-#endif
 
 #include "core/vmath.h"
 #include "models/sam_internal.h"
@@ -129,6 +127,7 @@ void sam_embed_prompts(const saa_sam *m, int B, int n_points, const float *coord
 /* ---------- mask decoder ---------- */
 
 void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
 
 #define GROUP_MAX 8        /* prompts decoded together: their token-side products run as one batch */
 #define UPSCALE_PIX 256    /* input pixels per upscaling block: 256 KB + 512 KB of outputs in cache */
@@ -221,8 +220,7 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
                               &t->Ki, &t->Vi, &t->Sp, &t->rows, &t->mlp_tmp, &t->hyper, &t->iou_all};
         const size_t tn[] = {rows * D, rows * D, rows * D, rows * D, rows * (size_t)c->dec_mlp_dim, rows * D,
                              rows * D, rows * D, rows * D, rows * D, rows * D, heads * rows * HW, (size_t)G * D,
-                             2 * (size_t)G * hid,
-                             (size_t)G * nmt * (D / 8), (size_t)G * nmt};
+                             2 * (size_t)G * hid, (size_t)G * nmt * (D / 8), (size_t)G * nmt};
         _Static_assert(sizeof tp / sizeof *tp == sizeof tn / sizeof *tn, "one size per buffer");
         fail = alloc_floats(tp, tn, (int)(sizeof tn / sizeof *tn));
         for (int g = 0; g < G && !fail; g++) {
@@ -242,7 +240,6 @@ static struct sam_dec_scratch *dec_scratch_get(saa_sam *m, int G, int Nt, int nt
         }
     }
     if (fail) {
-        if (s && !s->thr) s->nthreads = 0;
         sam_dec_scratch_free(s);
         saa_set_error(SAA_ENOMEM, "sam: out of memory for the mask decoder");
         return NULL;
@@ -407,8 +404,9 @@ static size_t upscaled_raster(size_t p, int w)
 /* output_upscaling (ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU) and masks = hyper_in @ upscaled
  * for `count` mask tokens from `first`, on channels-last keys [HW, D]. Each step acts on the 2x2 /
  * 4x4 output pixels of one input pixel only, so all run on blocks of UPSCALE_PIX input pixels that
- * stay in cache, in upscaling pixel order (convt2x2_weight_cols); masks [count, UHW] come out in that
- * order too (upscaled_raster). LayerNorm2d is the channel LayerNorm of each pixel. */
+ * stay in cache, in upscaling pixel order (convt2x2_as_linear); the masks, w->masks [nmt, UHW] rows
+ * first .. first + count - 1, come out in that order too (upscaled_raster). LayerNorm2d is the
+ * channel LayerNorm of each pixel. */
 static void upscale_masks(const saa_sam *m, const float *keys, const float *hyper, int first, int count,
                           dec_thr *w, float *trace_upscaled)
 {
@@ -497,6 +495,7 @@ typedef struct {
     const float *embedding, *sparse, *dense;
     dec_shared sh;
     int B, N, Nt, multimask, first, count, nthreads;
+    int tok_threads;           /* OpenMP threads of the token-side products (1 when sgemm is threaded) */
     int nfin;                  /* token rows the final attention computes (final_row) */
     sam_decoder_trace *trace;
     float *low_res, *iou;
@@ -578,11 +577,13 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
     case STEP_MASKS: {
         sam_decoder_trace *tr = d->trace;
         const float *hyper = t->hyper + (size_t)g * nmt * D8;
-        upscale_masks(m, im->keys, hyper, d->first, d->count, w, tr && tr->upscaled ? tr->upscaled + (size_t)b * D8 * UHW : NULL);
+        upscale_masks(m, im->keys, hyper, d->first, d->count, w,
+                      tr && tr->upscaled ? tr->upscaled + (size_t)b * D8 * UHW : NULL);
         if (tr && tr->masks_all)
             for (int k = 0; k < nmt; k++)
                 for (size_t p = 0; p < (size_t)UHW; p++)
-                    tr->masks_all[((size_t)b * nmt + k) * UHW + upscaled_raster(p, c->emb_w)] = w->masks[(size_t)k * UHW + p];
+                    tr->masks_all[((size_t)b * nmt + k) * UHW + upscaled_raster(p, c->emb_w)] =
+                        w->masks[(size_t)k * UHW + p];
         int m0 = d->multimask ? 1 : 0, nm = d->multimask ? nmt - 1 : 1;
         for (int k = 0; k < nm; k++) { /* multimask_output: masks 1..nmt-1, else mask 0 */
             float *dst = d->low_res + ((size_t)b * nm + k) * UHW;
@@ -594,28 +595,18 @@ static void image_step(const dec_call *d, int g, dec_thr *w)
     }
 }
 
-/* Runs d->step for every prompt of the group: one prompt per OpenMP thread, or (fewer prompts than
- * threads) one after the other with threaded sgemm. Outside these loops sgemm runs single-threaded
- * (sam_decode_masks): OpenBLAS's and OpenMP's spinning thread pools alternating on the same cores
- * cost more than the small token-side products gain from threads. */
+/* Runs d->step for every prompt of the group: one prompt per OpenMP thread with single-threaded
+ * sgemm, or (fewer prompts than threads: sgemm threaded, see sam_decode_masks) one after the other. */
 static void image_steps(dec_call *d, dec_step step, int layer)
 {
     d->step = step, d->layer = layer;
-    int nt = d->G < d->nthreads ? d->G : d->nthreads;
+    int nt = d->tok_threads < d->G ? d->tok_threads : d->G;
     if (nt <= 1) {
-        openblas_set_num_threads(d->nthreads);
         for (int g = 0; g < d->G; g++) image_step(d, g, &d->s->thr[0]);
-        openblas_set_num_threads(1);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int g = 0; g < d->G; g++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        image_step(d, g, &d->s->thr[tid]);
-    }
+    for (int g = 0; g < d->G; g++) image_step(d, g, &d->s->thr[omp_get_thread_num()]);
 }
 
 /* Layer l's image->token scores for the whole group, on the token side: per head, the prompts'
@@ -627,7 +618,7 @@ static void tok_i2t_scores(dec_call *d, int l)
     const saa_sam_config *c = &d->m->cfg;
     dec_tok *t = &d->s->tok;
     int heads = c->dec_heads, Idim = d->m->layers[l].i2t.internal, ch = Idim / heads, rows = d->G * d->Nt;
-    int HW = c->emb_h * c->emb_w, nt = d->nthreads < heads ? d->nthreads : heads;
+    int HW = c->emb_h * c->emb_w, nt = d->tok_threads < heads ? d->tok_threads : heads;
     const float *Qimg = l == 0 && d->sh.keys0 ? d->sh.i2t_Q0 : d->sh.i2t_Qpos[l];
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (int h = 0; h < heads; h++)
@@ -646,12 +637,12 @@ static void self_attention_step(dec_call *d, int l)
     size_t nall = (size_t)G * Nt * D;
     if (l == 0) {
         tok_attention(&L->self_attn, D, c->dec_heads, G, t->queries, Nt, t->queries, t->queries, Nt, NULL, NULL,
-                      t->qattn, t, d->s->thr, d->nthreads);
+                      t->qattn, t, d->s->thr, d->tok_threads);
         memcpy(t->queries, t->qattn, sizeof(float) * nall);
     } else {
         add_to(t->qpos, t->queries, t->tokens, nall);
         tok_attention(&L->self_attn, D, c->dec_heads, G, t->qpos, Nt, t->qpos, t->queries, Nt, NULL, NULL, t->qattn,
-                      t, d->s->thr, d->nthreads);
+                      t, d->s->thr, d->tok_threads);
         add_vec(t->queries, t->qattn, (int)nall);
     }
     saa_layer_norm(t->queries, (int64_t)G * Nt, D, L->norm_w[0], L->norm_b[0], c->dec_eps, t->queries);
@@ -663,7 +654,7 @@ static void t2i_project(dec_call *d, const sam_attn_w *a)
     dec_tok *t = &d->s->tok;
     int D = d->m->cfg.prompt_dim, rows = d->G * d->Nt;
     add_to(t->qpos, t->queries, t->tokens, (size_t)rows * D);
-    saa_linear_cols(t->qpos, rows, D, a->q_w, a->q_b, a->internal, t->Q, d->nthreads);
+    saa_linear_cols(t->qpos, rows, D, a->q_w, a->q_b, a->internal, t->Q, d->tok_threads);
 }
 
 /* TwoWayTransformer + MaskDecoder heads for prompts b0 .. b0 + G - 1. The token->image scores of
@@ -685,7 +676,8 @@ static void decode_group(dec_call *d)
         float *tk = t->tokens + (size_t)g * nq;
         memcpy(tk, m->iou_token, sizeof(float) * D);
         memcpy(tk + D, m->mask_tokens, sizeof(float) * (size_t)nmt * D);
-        if (N) memcpy(tk + (size_t)(1 + nmt) * D, d->sparse + (size_t)(d->b0 + g) * N * D, sizeof(float) * (size_t)N * D);
+        if (N)
+            memcpy(tk + (size_t)(1 + nmt) * D, d->sparse + (size_t)(d->b0 + g) * N * D, sizeof(float) * (size_t)N * D);
     }
     memcpy(t->queries, t->tokens, sizeof(float) * nall);
     self_attention_step(d, 0);
@@ -699,17 +691,17 @@ static void decode_group(dec_call *d)
         if (l == 0 && d->sh.keys0) {
             add_to(t->qpos, t->queries, t->tokens, nall);
             tok_attention(&L->t2i, D, heads, 1, t->qpos, rows, NULL, NULL, HW, d->sh.t2i_K0, d->sh.t2i_V0, t->qattn, t,
-                          d->s->thr, d->nthreads);
+                          d->s->thr, d->tok_threads);
         } else {
             image_steps(d, STEP_T2I, l);
-            saa_linear_cols(t->O, rows, L->t2i.internal, L->t2i.o_w, L->t2i.o_b, D, t->qattn, d->nthreads);
+            saa_linear_cols(t->O, rows, L->t2i.internal, L->t2i.o_w, L->t2i.o_b, D, t->qattn, d->tok_threads);
         }
         add_vec(t->queries, t->qattn, (int)nall);
         saa_layer_norm(t->queries, rows, D, L->norm_w[1], L->norm_b[1], c->dec_eps, t->queries);
         /* (3) MLP (ReLU) */
-        saa_linear_cols(t->queries, rows, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, t->mlp_h, d->nthreads);
+        saa_linear_cols(t->queries, rows, D, L->lin1_w, L->lin1_b, c->dec_mlp_dim, t->mlp_h, d->tok_threads);
         saa_relu(t->mlp_h, (int64_t)rows * c->dec_mlp_dim);
-        saa_linear_cols(t->mlp_h, rows, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, t->qattn, d->nthreads);
+        saa_linear_cols(t->mlp_h, rows, c->dec_mlp_dim, L->lin2_w, L->lin2_b, D, t->qattn, d->tok_threads);
         add_vec(t->queries, t->qattn, (int)nall);
         saa_layer_norm(t->queries, rows, D, L->norm_w[2], L->norm_b[2], c->dec_eps, t->queries);
         if (tr && l < 8 && tr->layer_queries[l])
@@ -717,8 +709,8 @@ static void decode_group(dec_call *d)
         /* (4) image -> token: token keys and values batched; then the next layer's self attention and
          * the next token->image query projection, which the image step needs for the next scores */
         add_to(t->qpos, t->queries, t->tokens, nall);
-        saa_linear_cols(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->Ki, d->nthreads);
-        saa_linear_cols(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->Vi, d->nthreads);
+        saa_linear_cols(t->qpos, rows, D, L->i2t.k_w, L->i2t.k_b, L->i2t.internal, t->Ki, d->tok_threads);
+        saa_linear_cols(t->queries, rows, D, L->i2t.v_w, L->i2t.v_b, L->i2t.internal, t->Vi, d->tok_threads);
         tok_i2t_scores(d, l);
         if (l + 1 < c->dec_depth) self_attention_step(d, l + 1);
         t2i_project(d, t2i_of(m, l + 1));
@@ -730,7 +722,7 @@ static void decode_group(dec_call *d)
     image_steps(d, STEP_T2I, c->dec_depth);
     for (int g = 0; g < G; g++)
         memcpy(t->Q + (size_t)g * nf * Ia, t->O + (size_t)g * Nt * Ia, sizeof(float) * nf * Ia);
-    saa_linear_cols(t->Q, G * nf, Ia, fa->o_w, fa->o_b, D, t->qattn, d->nthreads);
+    saa_linear_cols(t->Q, G * nf, Ia, fa->o_w, fa->o_b, D, t->qattn, d->tok_threads);
     for (int g = 0; g < G; g++)
         for (int i = 0; i < nf; i++) {
             float *q = t->queries + ((size_t)g * Nt + final_row(d, i)) * D;
@@ -743,19 +735,22 @@ static void decode_group(dec_call *d)
             memcpy(tr->keys_out + (size_t)(d->b0 + g) * HW * D, d->s->img[g].keys, sizeof(float) * HW * D);
     /* hypernetworks on the mask tokens (those of the returned masks), IoU head on the iou token */
     for (int k = d->first; k < d->first + d->count; k++) {
-        for (int g = 0; g < G; g++) memcpy(t->rows + (size_t)g * D, t->queries + g * nq + (size_t)(1 + k) * D, sizeof(float) * D);
-        mlp_rows(&m->hyper[k], 3, D, D, D8, t->rows, G, t->qattn, t->mlp_tmp, d->nthreads);
+        for (int g = 0; g < G; g++)
+            memcpy(t->rows + (size_t)g * D, t->queries + g * nq + (size_t)(1 + k) * D, sizeof(float) * D);
+        mlp_rows(&m->hyper[k], 3, D, D, D8, t->rows, G, t->qattn, t->mlp_tmp, d->tok_threads);
         for (int g = 0; g < G; g++)
             memcpy(t->hyper + ((size_t)g * nmt + k) * D8, t->qattn + (size_t)g * D8, sizeof(float) * D8);
     }
     for (int g = 0; g < G; g++) memcpy(t->rows + (size_t)g * D, t->queries + g * nq, sizeof(float) * D);
-    mlp_rows(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, t->rows, G, t->iou_all, t->mlp_tmp, d->nthreads);
+    mlp_rows(&m->iou_head, c->iou_head_depth, D, c->iou_head_hidden, nmt, t->rows, G, t->iou_all, t->mlp_tmp,
+             d->tok_threads);
     image_steps(d, STEP_MASKS, 0);
     int m0 = d->multimask ? 1 : 0, nm = d->multimask ? nmt - 1 : 1;
     for (int g = 0; g < G; g++) {
         int b = d->b0 + g;
         memcpy(d->iou + (size_t)b * nm, t->iou_all + (size_t)g * nmt + m0, sizeof(float) * nm);
-        if (tr && tr->hyper_in) memcpy(tr->hyper_in + (size_t)b * nmt * D8, t->hyper + (size_t)g * nmt * D8, sizeof(float) * nmt * D8);
+        if (tr && tr->hyper_in)
+            memcpy(tr->hyper_in + (size_t)b * nmt * D8, t->hyper + (size_t)g * nmt * D8, sizeof(float) * nmt * D8);
         if (tr && tr->iou_all) memcpy(tr->iou_all + (size_t)b * nmt, t->iou_all + (size_t)g * nmt, sizeof(float) * nmt);
     }
 }
@@ -843,12 +838,20 @@ int sam_decode_masks(saa_sam *m, const float *embedding, const float *dense_pe, 
     int all = trace && (trace->masks_all || trace->hyper_in);
     d.first = all || !multimask ? 0 : 1, d.count = all ? nmt : multimask ? nmt - 1 : 1;
     d.nfin = trace ? Nt : 1 + d.count;
-    openblas_set_num_threads(1);
+    /* With at least as many prompts as threads, the threads take a prompt each (and split the
+     * token-side products) with single-threaded sgemm; with fewer, sgemm is threaded and the rest
+     * runs on one thread. Never both: OpenBLAS's and OpenMP's spinning thread pools alternating on
+     * the same cores cost more than threading the small products gains. */
+    int omp_mode = B >= nthreads, blas_prev = openblas_get_num_threads(), omp_prev = omp_get_max_threads();
+    d.tok_threads = omp_mode ? nthreads : 1;
+    if (omp_mode) openblas_set_num_threads(1);
+    else omp_set_num_threads(1); /* inside the core ops too */
     for (d.b0 = 0; d.b0 < B; d.b0 += d.G) {
         d.G = B - d.b0 < Gmax ? B - d.b0 : Gmax;
         decode_group(&d);
     }
-    openblas_set_num_threads(nthreads);
+    if (omp_mode) openblas_set_num_threads(blas_prev);
+    else omp_set_num_threads(omp_prev);
     free(tmp);
     return SAA_OK;
 }
